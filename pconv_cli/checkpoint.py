@@ -1,0 +1,121 @@
+"""Self-describing checkpoints: a model is rebuilt from the file alone.
+
+A checkpoint is a plain dict of tensors and built-in types, so it loads with
+``torch.load(weights_only=True)``; anything needing code to unpickle is refused.
+
+    {"format": "pconv-checkpoint", "format_version": 1, "pconv_version": "0.1.0",
+     "model_config": {...UNetConfig...}, "model": state_dict,
+     "train": {...optional: step, phase, optimizer, scaler, rng, config...}}
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .core import PConvUNet, UNetConfig
+from .errors import CheckpointError, ConfigError
+from .fileio import atomic_path
+
+FORMAT = "pconv-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model_config: UNetConfig
+    model_state: dict[str, torch.Tensor]
+    train: dict[str, Any] = field(default_factory=dict)
+    pconv_version: str = __version__
+
+    def build_model(self, device: str | torch.device = "cpu") -> PConvUNet:
+        """The network with these weights, in eval mode, in fp32."""
+        model = PConvUNet(self.model_config)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in self.model_state.items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint weights do not fit its model config: {exc}") from None
+        return model.to(device).eval()
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model_config: UNetConfig,
+    model_state: dict[str, torch.Tensor],
+    *,
+    train: dict[str, Any] | None = None,
+    half: bool = False,
+) -> None:
+    """Write a checkpoint atomically (a crash at any moment leaves the old file loadable).
+
+    ``half`` stores floating-point weights as fp16 (for bundling; loaded back as fp32).
+    """
+    state = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in model_state.items()
+    }
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "pconv_version": __version__,
+        "model_config": model_config.to_dict(),
+        "model": state,
+        "train": train or {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(
+            f"{path}: refused to load: the file contains objects other than tensors and plain "
+            f"data ({first[:120]}); pconv only loads its own checkpoints"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc})") from None
+    return _from_payload(path, payload)
+
+
+def _from_payload(path: Path, payload: Any) -> Checkpoint:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pconv checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version!r} is newer than this pconv understands "
+            f"({FORMAT_VERSION}); upgrade pconv"
+        )
+    try:
+        config = UNetConfig.from_dict(payload["model_config"])
+    except (ConfigError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: invalid model config ({exc})") from None
+    state = payload.get("model")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: checkpoint has no model weights")
+    return Checkpoint(
+        model_config=config,
+        model_state=state,
+        train=payload.get("train") or {},
+        pconv_version=str(payload.get("pconv_version", "?")),
+    )
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> PConvUNet:
+    """Rebuild a model, in eval mode, from a checkpoint file alone."""
+    return load_checkpoint(path).build_model(device)

@@ -1,0 +1,48 @@
+"""Shared CLI helpers: consoles, the debug switch and library-error handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import PconvError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class _State:
+    debug: bool = bool(os.environ.get("PCONV_DEBUG"))
+
+
+state = _State()
+
+
+def handle_errors(func: F) -> F:
+    """Turn library errors into one red line and exit 1 (a traceback with ``--debug``)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PconvError as exc:
+            if state.debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            if state.debug:
+                raise
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,244 @@
+"""The partial-convolution U-Net (Liu et al. 2018, §3.2)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .layer import PartialConv2d
+
+
+def _paper_kernels(depth: int) -> tuple[int, ...]:
+    return tuple([7, 5, 5] + [3] * max(0, depth - 3))[:depth]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Shape of a :class:`PConvUNet`. The defaults build the paper's 512² network.
+
+    depth: encoder layers, each halving the resolution (paper: 8 at 512², 7 at 256²).
+    width: channels of the first layer; they double per layer up to ``max_width_factor``·width.
+    kernel_sizes: per encoder layer; empty means the paper's 7, 5, 5, 3, 3, ...
+    """
+
+    depth: int = 8
+    width: int = 64
+    max_width_factor: int = 8
+    image_channels: int = 3
+    kernel_sizes: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.depth <= 12:
+            raise ConfigError(f"depth must be between 1 and 12, got {self.depth}")
+        if self.width < 1 or self.max_width_factor < 1 or self.image_channels < 1:
+            raise ConfigError("width, max_width_factor and image_channels must be positive")
+        if not self.kernel_sizes:
+            object.__setattr__(self, "kernel_sizes", _paper_kernels(self.depth))
+        object.__setattr__(self, "kernel_sizes", tuple(int(k) for k in self.kernel_sizes))
+        if len(self.kernel_sizes) != self.depth or any(k < 1 or k % 2 == 0
+                                                       for k in self.kernel_sizes):
+            raise ConfigError(
+                f"kernel_sizes must be {self.depth} odd positive sizes, got {self.kernel_sizes}"
+            )
+
+    @property
+    def multiple(self) -> int:
+        """Input sides must be multiples of this (each encoder layer halves them)."""
+        return 2**self.depth
+
+    def encoder_channels(self) -> list[int]:
+        return [self.width * min(2**i, self.max_width_factor) for i in range(self.depth)]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> UNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown model settings {sorted(unknown)}: made by a newer pconv?")
+        data = dict(data)
+        if "kernel_sizes" in data:
+            data["kernel_sizes"] = tuple(data["kernel_sizes"])
+        return cls(**data)
+
+
+class _EncoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, batch_norm: bool) -> None:
+        super().__init__()
+        self.conv = PartialConv2d(cin, cout, kernel, stride=2, padding=kernel // 2)
+        self.bn = nn.BatchNorm2d(cout) if batch_norm else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, mask = self.conv(x, mask)
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu(x), mask
+
+
+class _DecoderBlock(nn.Module):
+    """Upsample ×2 (nearest), concatenate the skip features and masks, partial conv 3×3."""
+
+    def __init__(self, cin_up: int, cin_skip: int, cout: int, last: bool) -> None:
+        super().__init__()
+        self.up_channels = cin_up
+        self.skip_channels = cin_skip
+        self.conv = PartialConv2d(cin_up + cin_skip, cout, 3, stride=1, padding=1)
+        self.bn = None if last else nn.BatchNorm2d(cout)
+        self.last = last
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, skip: torch.Tensor, skip_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
+        n, _, h, w = skip.shape
+        # The concatenated mask has one channel per feature channel, as in the paper: the
+        # window sum then counts valid *elements* of both branches.
+        cat_mask = torch.cat(
+            [mask.expand(n, self.up_channels, h, w),
+             skip_mask.expand(n, self.skip_channels, h, w)], dim=1,
+        )
+        x, new_mask = self.conv(torch.cat([x, skip], dim=1), cat_mask)
+        if self.bn is not None:
+            x = F.leaky_relu(self.bn(x), 0.2)
+        return x, new_mask
+
+
+class PConvUNet(nn.Module):
+    """The paper's U-Net of partial convolutions.
+
+    ``forward(image, mask) -> output``: image N×C×H×W in [0, 1], mask N×1×H×W (or N×C×H×W),
+    1 = valid. H and W must be multiples of ``2**depth`` (see :func:`pad_to_multiple`). The
+    output is the raw prediction I_out; use :func:`composite` for the restored image.
+    """
+
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or UNetConfig()
+        cfg = self.config
+        chans = cfg.encoder_channels()
+        cin = [cfg.image_channels] + chans[:-1]
+        self.encoder = nn.ModuleList(
+            _EncoderBlock(cin[i], chans[i], cfg.kernel_sizes[i], batch_norm=i > 0)
+            for i in range(cfg.depth)
+        )
+        # Decoder j (from the bottleneck up) takes the upsampled output of the level below and
+        # the skip from level j-1 (level 0 is the input image) and outputs that level's width.
+        skip_chans = [cfg.image_channels] + chans[:-1]
+        self.decoder = nn.ModuleList()
+        up = chans[-1]
+        for j in reversed(range(cfg.depth)):
+            last = j == 0
+            cout = cfg.image_channels if last else skip_chans[j]
+            self.decoder.append(_DecoderBlock(up, skip_chans[j], cout, last=last))
+            up = cout
+        self.encoder_bn_frozen = False
+        self._init_weights()
+
+    def train(self, mode: bool = True) -> PConvUNet:
+        super().train(mode)
+        if self.encoder_bn_frozen:
+            for block in self.encoder:
+                if block.bn is not None:
+                    block.bn.eval()
+        return self
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, PartialConv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def check_size(self, height: int, width: int) -> None:
+        m = self.config.multiple
+        if height % m or width % m or height < m or width < m:
+            def near(v: int) -> int:
+                return nearest_valid_size(v, m)
+
+            raise ConfigError(
+                f"input size {height}×{width} is not a multiple of {m} (2^depth, depth "
+                f"{self.config.depth}); nearest valid size {near(height)}×{near(width)} — "
+                "or pad with pad_to_multiple() and crop back"
+            )
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.check_size(image.shape[-2], image.shape[-1])
+        if mask.shape[1] not in (1, image.shape[1]):
+            raise ConfigError(f"mask must have 1 or {image.shape[1]} channels")
+        mask = mask.to(image.dtype)
+        if mask.shape[1] != 1:
+            mask = mask.amin(dim=1, keepdim=True)  # a pixel is valid only if all channels are
+        features, masks = [image], [mask]
+        x, m = image, mask
+        for block in self.encoder:
+            x, m = block(x, m)
+            features.append(x)
+            masks.append(m)
+        x, m = features.pop(), masks.pop()
+        for block in self.decoder:
+            x, m = block(x, m, features.pop(), masks.pop())
+        return x
+
+
+def composite(image: torch.Tensor, output: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """I_comp = M ⊙ I_in + (1 − M) ⊙ I_out: known pixels kept, holes from the prediction."""
+    mask = mask.to(output.dtype)
+    return mask * image.to(output.dtype) + (1 - mask) * output
+
+
+def pad_to_multiple(
+    image: torch.Tensor, mask: torch.Tensor, multiple: int
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """Pad bottom/right to multiples of ``multiple``; padded pixels are holes.
+
+    Returns the padded image and mask and the original (height, width) for :func:`crop_to`.
+    Padding as holes is what partial-convolution padding does at any border, so the known
+    pixels near the edge are treated exactly like those at a natural image border.
+    """
+    h, w = image.shape[-2:]
+    ph = (-h) % multiple
+    pw = (-w) % multiple
+    if ph or pw:
+        image = F.pad(image, (0, pw, 0, ph))
+        mask = F.pad(mask, (0, pw, 0, ph))
+    return image, mask, (h, w)
+
+
+def crop_to(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return tensor[..., : size[0], : size[1]]
+
+
+def nearest_valid_size(value: int, multiple: int) -> int:
+    return max(multiple, int(math.floor(value / multiple + 0.5)) * multiple)
+
+
+def freeze_encoder_bn(model: PConvUNet) -> None:
+    """Fine-tuning mode (paper §4.2): encoder BatchNorm statistics and affine parameters fixed.
+
+    Sets the encoder BN layers to eval mode (and keeps them there across ``model.train()``)
+    and stops gradients to their weight and bias; the decoder BN layers are untouched.
+    Parameters that no longer need gradients receive none, so an optimizer leaves them alone.
+    """
+    net = _unwrap(model)
+    net.encoder_bn_frozen = True
+    for block in net.encoder:
+        if block.bn is not None:
+            block.bn.eval()
+            for p in block.bn.parameters():
+                p.requires_grad_(False)
+
+
+def _unwrap(model: nn.Module) -> PConvUNet:
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    inner = getattr(inner, "_orig_mod", inner)  # torch.compile
+    return inner
