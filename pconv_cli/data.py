@@ -1,0 +1,205 @@
+"""Training data: random crops of a folder of photographs, each with a hole mask.
+
+Every sample is a pure function of ``(seed, sample_id)``: the image is picked from a seeded
+per-epoch permutation and the crop, flip and mask come from generators seeded with the sample
+id. So a run resumed at step s sees exactly the samples it would have seen, whatever the
+number of loader workers, and ranks under torchrun draw disjoint ids.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from .errors import InputError
+from .imaging import list_images, load_image, load_mask
+from .masks import MaskParams, generate_mask
+
+# Stream tags keep the generators of one sample independent of each other.
+_PICK, _AUGMENT, _MASK, _VAL_MASK = 0, 1, 2, 3
+
+
+def find_training_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(f"{folder}: data folder does not exist")
+    files = list_images(folder, recursive=True)
+    if not files:
+        raise InputError(
+            f"{folder}: no images found (looked recursively for jpg, png, webp, tif, bmp)"
+        )
+    return files
+
+
+def split_validation(
+    files: Sequence[Path], fraction: float, seed: int, *, max_val: int = 64
+) -> tuple[list[Path], list[Path]]:
+    """A seeded hold-out split: the same files and seed always give the same split."""
+    if len(files) < 2 or fraction <= 0:
+        raise InputError(
+            "need a validation set: pass --val-data DIR or at least 2 images with "
+            "--val-fraction > 0"
+        )
+    n_val = min(max_val, max(1, int(round(len(files) * fraction))), len(files) - 1)
+    order = np.random.default_rng([seed, 99]).permutation(len(files))
+    val_idx = set(order[:n_val].tolist())
+    train = [f for i, f in enumerate(files) if i not in val_idx]
+    val = [f for i, f in enumerate(files) if i in val_idx]
+    return train, val
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+def random_rescale_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    """Rescale keeping the aspect ratio (short side uniform in [size, max(size, own)]), then
+    a random size×size crop."""
+    w, h = image.size
+    short = min(w, h)
+    target_short = rng.uniform(size, max(size, short))
+    scale = target_short / short
+    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    x = int(rng.integers(0, nw - size + 1))
+    y = int(rng.integers(0, nh - size + 1))
+    return image.crop((x, y, x + size, y + size))
+
+
+def centre_crop(image: Image.Image, size: int) -> Image.Image:
+    w, h = image.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    x, y = (nw - size) // 2, (nh - size) // 2
+    return image.crop((x, y, x + size, y + size))
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    return Image.fromarray((load_image(path) * 255).round().astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class MaskSource:
+    """Where training masks come from: mask files (white = hole) or the generator."""
+
+    files: tuple[Path, ...] = ()
+    params: MaskParams = MaskParams()
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike | None, params: MaskParams) -> MaskSource:
+        if folder is None:
+            return cls((), params)
+        files = list_images(folder, recursive=True)
+        if not files:
+            raise InputError(f"{folder}: no mask files found")
+        return cls(tuple(files), params)
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """A bool size×size mask, True = valid."""
+        if not self.files:
+            return generate_mask(rng, (size, size), self.params)
+        valid = load_mask(self.files[int(rng.integers(len(self.files)))])
+        if valid.shape != (size, size):
+            img = Image.fromarray(valid.astype(np.uint8) * 255)
+            valid = np.asarray(img.resize((size, size), Image.Resampling.NEAREST)) > 127
+        valid = np.rot90(valid, int(rng.integers(4)))
+        if rng.random() < 0.5:
+            valid = valid[:, ::-1]
+        return np.ascontiguousarray(valid)
+
+
+class TrainingSamples(Dataset):
+    """``dataset[sample_id] -> {"image", "mask", "skipped"}`` (see the module docstring).
+
+    An image that fails to decode is replaced by the next file in the permutation; its index
+    is returned in ``"skipped"`` (-1 otherwise) so that the trainer can report it once.
+    """
+
+    def __init__(self, files: Sequence[Path], size: int, masks: MaskSource, seed: int) -> None:
+        self.files = list(files)
+        self.size = size
+        self.masks = masks
+        self.seed = seed
+
+    def __len__(self) -> int:  # the stream is endless; this is one epoch
+        return len(self.files)
+
+    def _file_index(self, sample_id: int, offset: int = 0) -> int:
+        n = len(self.files)
+        epoch, pos = divmod(sample_id, n)
+        order = np.random.default_rng([self.seed, _PICK, epoch]).permutation(n)
+        return int(order[(pos + offset) % n])
+
+    def __getitem__(self, sample_id: int) -> dict:
+        aug = np.random.default_rng([self.seed, _AUGMENT, sample_id])
+        skipped = -1
+        for offset in range(len(self.files)):
+            index = self._file_index(sample_id, offset)
+            try:
+                image = _open_rgb(self.files[index])
+                break
+            except InputError:
+                if skipped < 0:
+                    skipped = index
+        else:
+            raise InputError("no training image could be decoded")
+        crop = random_rescale_crop(image, self.size, aug)
+        if aug.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        pixels = np.asarray(crop, dtype=np.float32) / 255.0
+        mask = self.masks.draw(np.random.default_rng([self.seed, _MASK, sample_id]), self.size)
+        return {
+            "image": _to_tensor(pixels),
+            "mask": torch.from_numpy(mask[None].astype(np.float32)),
+            "skipped": skipped,
+        }
+
+
+class StepSampler(Sampler[int]):
+    """Endless sample ids for steps ``start_step, start_step+1, ...`` of one rank.
+
+    Step s of rank r with batch b over w ranks uses ids s·b·w + r·b + [0, b).
+    """
+
+    def __init__(self, start_step: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        self.start_step = start_step
+        self.batch_size = batch_size
+        self.rank = rank
+        self.world_size = world_size
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        b = self.batch_size
+        while True:
+            base = step * b * self.world_size + self.rank * b
+            yield from range(base, base + b)
+            step += 1
+
+
+def load_validation_set(
+    files: Sequence[Path], size: int, masks: MaskSource, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, list[Path]]:
+    """Centre crops of the validation images and fixed masks (the same at every validation)."""
+    images, valid, used = [], [], []
+    for j, path in enumerate(files):
+        try:
+            crop = centre_crop(_open_rgb(path), size)
+        except InputError:
+            continue
+        images.append(_to_tensor(np.asarray(crop, dtype=np.float32) / 255.0))
+        m = masks.draw(np.random.default_rng([seed, _VAL_MASK, j]), size)
+        valid.append(torch.from_numpy(m[None].astype(np.float32)))
+        used.append(path)
+    if not images:
+        raise InputError("no validation image could be decoded")
+    return torch.stack(images), torch.stack(valid), used

@@ -1,0 +1,236 @@
+"""pconv train: a few real steps on tiny images and a tiny net."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from pconv_cli.checkpoint import load_checkpoint, save_checkpoint
+from pconv_cli.cli import app
+from pconv_cli.core import InpaintingLoss, LossWeights, PConvUNet, UNetConfig
+from pconv_cli.train import TrainConfig, train
+
+TINY = ["--depth", "3", "--width", "8", "--size", "64", "--batch-size", "2", "--workers", "0",
+        "--perceptual-weight", "0", "--style-weight", "0", "--log-every", "1",
+        "--val-every", "1000", "--save-every", "1000"]
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six small real photographs (two in a sub-folder) and one corrupt file."""
+    from skimage import data
+
+    root = tmp_path_factory.mktemp("photos")
+    (root / "nested").mkdir()
+    names = ["astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina"]
+    for i, name in enumerate(names):
+        pixels = getattr(data, name)()
+        folder = root / "nested" if i % 2 else root
+        Image.fromarray(pixels).resize((96, 80)).save(folder / f"{name}.png")
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return root
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def weights_of(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).model_state
+
+
+def max_weight_difference(a: Path, b: Path) -> float:
+    wa, wb = weights_of(a), weights_of(b)
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+
+
+def test_loss_falls_when_overfitting_one_batch() -> None:
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=3, width=8)).train()
+    criterion = InpaintingLoss(LossWeights(perceptual=0, style=0))
+    image = torch.rand(2, 3, 32, 32)
+    mask = (torch.rand(2, 1, 32, 32) > 0.3).float()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(40):
+        total = criterion(model(image, mask), image, mask)["total"]
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(float(total.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_run_directory_has_config_metrics_checkpoints_and_samples(
+    photo_dir: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY,
+                        "--steps", "4", "--val-every", "2", "--val-fraction", "0.3")
+    assert code == 0, out
+    for name in ("config.json", "metrics.csv", "last.pt", "best.pt"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_000002.png", "step_000004.png"]
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,phase,kind,total,valid,hole")
+    kinds = [r.split(",")[2] for r in rows[1:]]
+    assert kinds.count("train") == 4 and kinds.count("val") == 2
+    assert load_checkpoint(run / "last.pt").train["step"] == 4
+    # The corrupt file is reported once, with its path, and training went on.
+    assert out.count("corrupt.jpg") == 1
+
+
+def test_straight_run_equals_half_then_resume(photo_dir: Path, tmp_path: Path) -> None:
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    common = ["--data", str(photo_dir), *TINY, "--val-fraction", "0.3"]
+    assert run_cli("train", *common, "--out", str(straight), "--steps", "6")[0] == 0
+    assert run_cli("train", *common, "--out", str(halves), "--steps", "3")[0] == 0
+    code, out = run_cli("train", "--resume", str(halves), "--steps", "6")
+    assert code == 0, out
+    assert load_checkpoint(halves / "last.pt").train["step"] == 6
+    assert max_weight_difference(straight / "last.pt", halves / "last.pt") < 1e-6
+    # metrics.csv continues without duplicated steps
+    rows = [r.split(",") for r in (halves / "metrics.csv").read_text().splitlines()[1:]]
+    steps = [r[0] for r in rows if r[2] == "train"]
+    assert steps == [str(s) for s in range(1, 7)]
+
+
+def test_finetuning_leaves_encoder_batchnorm_untouched(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = ["--data", str(photo_dir), *TINY, "--val-fraction", "0.3"]
+    assert run_cli("train", *common, "--out", str(run), "--steps", "2")[0] == 0
+    before = {k: v.clone() for k, v in weights_of(run / "last.pt").items()}
+    code, out = run_cli("train", "--resume", str(run), "--finetune-steps", "3")
+    assert code == 0, out
+    after = weights_of(run / "last.pt")
+    encoder_bn = [k for k in before if k.startswith("encoder.") and ".bn." in k]
+    decoder_bn = [k for k in before if k.startswith("decoder.") and ".bn." in k
+                  and "num_batches" not in k]
+    assert encoder_bn and decoder_bn
+    for k in encoder_bn:
+        assert torch.equal(before[k], after[k]), k
+    assert any(not torch.equal(before[k], after[k]) for k in decoder_bn)
+    assert not torch.equal(before["encoder.0.conv.weight"], after["encoder.0.conv.weight"])
+
+
+def test_non_finite_loss_stops_with_step_and_term(photo_dir: Path, tmp_path: Path) -> None:
+    config = UNetConfig(depth=3, width=8)
+    state = PConvUNet(config).state_dict()
+    state["decoder.2.conv.bias"].fill_(float("nan"))  # poisons every output pixel
+    poisoned = tmp_path / "poisoned.pt"
+    save_checkpoint(poisoned, config, state)
+    run = tmp_path / "run"
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY,
+                        "--steps", "3", "--from", str(poisoned), "--val-fraction", "0.3")
+    assert code == 1
+    assert "step 0" in out and "'valid'" in out
+    assert not (run / "last.pt").exists()
+
+
+def test_sigterm_saves_a_resumable_checkpoint(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pconv_cli", "train", "--data", str(photo_dir), "--out",
+           str(run), *TINY, "--steps", "100000", "--val-fraction", "0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until training is under way
+        if line.startswith("step 3 "):
+            break
+    proc.terminate()
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, out
+    assert "resume with: pconv train --resume" in out
+    step = load_checkpoint(run / "last.pt").train["step"]
+    assert step >= 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "{missing}"], "does not exist"),
+        (["--data", "{empty}"], "no images found"),
+        (["--data", "{photos}", "--size", "60"], "not a multiple of 2^depth = 8"),
+    ],
+)
+def test_bad_settings_give_one_clear_line(
+    photo_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "photos": photo_dir}
+    args = [a.format(**paths) for a in args]
+    base = [a for a in TINY if a not in ("--size", "64")] if "--size" in args else TINY
+    code, out = run_cli("train", *base, *args, "--out", str(tmp_path / "run"), "--steps", "1")
+    assert code == 1
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_resume_with_another_model_shape_is_refused(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY, "--steps", "1",
+                   "--val-fraction", "0.3")[0] == 0
+    code, out = run_cli("train", "--resume", str(run), "--width", "16")
+    assert code == 1
+    assert "cannot resume" in out and "--width 8" in out
+
+
+def test_python_api_trains_from_a_config(photo_dir: Path, tmp_path: Path) -> None:
+    config = TrainConfig(data=str(photo_dir), out=str(tmp_path / "api"), depth=3, width=8,
+                         size=64, batch_size=2, workers=0, steps=2, val_fraction=0.3,
+                         loss=LossWeights(perceptual=0, style=0).to_dict())
+    summary = train(config)
+    assert summary["step"] == 2 and summary["stopped"] == "finished"
+    assert load_checkpoint(tmp_path / "api" / "last.pt").model_config == UNetConfig(3, 8)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
+                    reason="torchrun not installed beside this Python")
+def test_two_process_gloo_run_keeps_ranks_in_sync(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    cmd = [torchrun, "--nproc-per-node", "2", "--master-port", str(29500 + os.getpid() % 1000),
+           "-m", "pconv_cli", "train", "--data", str(photo_dir), "--out", str(run), *TINY,
+           "--steps", "4", "--val-fraction", "0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "different weights" not in proc.stdout + proc.stderr
+    assert load_checkpoint(run / "last.pt").train["step"] == 4
+    # Only rank 0 writes the run directory: one header, four train rows.
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[2] for r in rows[1:]].count("train") == 4
+
+
+def test_sample_ids_do_not_depend_on_worker_count(photo_dir: Path) -> None:
+    from torch.utils.data import DataLoader
+
+    from pconv_cli.data import MaskSource, StepSampler, TrainingSamples, find_training_images
+    from pconv_cli.masks import MaskParams
+
+    files = find_training_images(photo_dir)
+    dataset = TrainingSamples(files, 64, MaskSource((), MaskParams()), seed=3)
+
+    def first_batches(workers: int) -> list[torch.Tensor]:
+        loader = DataLoader(dataset, batch_size=2, sampler=StepSampler(5, 2),
+                            num_workers=workers)
+        it = iter(loader)
+        return [next(it)["image"] for _ in range(3)]
+
+    for a, b in zip(first_batches(0), first_batches(2), strict=True):
+        assert torch.equal(a, b)
+    assert not np.allclose(first_batches(0)[0].numpy(), first_batches(0)[1].numpy())
