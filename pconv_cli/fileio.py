@@ -9,6 +9,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner alone; finished files get the usual
+# permissions (0666 less the umask), like any file the user writes.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed onto ``target``.
@@ -26,6 +37,7 @@ def atomic_path(target: str | os.PathLike, *, fsync: bool = True) -> Iterator[Pa
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)
         if fsync:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())

@@ -18,6 +18,9 @@ from .fileio import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 MASK_THRESHOLD = 128  # grey levels >= this are holes in a white=hole file
+# zlib's run-length strategy: on two-level masks it encodes about twice as fast as the default
+# and gives smaller files; any PNG reader decodes it.
+_Z_RLE = 3
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -91,13 +94,19 @@ def load_mask(path: str | os.PathLike, *, invert: bool = False) -> np.ndarray:
     return hole_file_to_valid(np.asarray(img), invert=invert)
 
 
-def save_mask(path: str | os.PathLike, valid: np.ndarray) -> None:
-    """Write a library mask as an 8-bit single-channel PNG (white = hole), atomically."""
+def save_mask(path: str | os.PathLike, valid: np.ndarray, *, fsync: bool = True) -> None:
+    """Write a library mask as an 8-bit single-channel PNG (white = hole), atomically.
+
+    ``fsync=False`` skips the per-file flush, for writers of many masks that sync once at
+    the end.
+    """
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InputError(f"{path}: masks are stored as PNG (lossless); JPEG would blur holes")
-    with atomic_path(path) as tmp:
-        Image.fromarray(valid_to_hole_file(valid), mode="L").save(tmp, format="PNG")
+    with atomic_path(path, fsync=fsync) as tmp:
+        Image.fromarray(valid_to_hole_file(valid), mode="L").save(
+            tmp, format="PNG", compress_type=_Z_RLE
+        )
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
