@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import PconvError
 
@@ -37,7 +38,9 @@ def handle_errors(func: F) -> F:
         except PconvError as exc:
             if state.debug:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escape: "[...]" in a message (a pip extra, a file name) is not rich markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             if state.debug:

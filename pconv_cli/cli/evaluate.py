@@ -1,0 +1,205 @@
+"""``pconv evaluate``: ℓ1, PSNR and SSIM per hole-ratio band, methods side by side."""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..devices import DEVICE_CHOICES
+from ..errors import ConfigError
+from .app import app
+from .common import console, err_console, handle_errors
+
+_WHAT = "What to score"
+_DATA = "Pairs"
+_OUT = "Output"
+_RUN = "Run"
+
+
+class _ProgressBar:
+    """A progress bar with ETA on a terminal; silent otherwise (logs, pipes)."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _ProgressBar:
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=console, transient=True,
+            )
+            self.progress.start()
+        return self
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if phase not in self.tasks:
+            label = "reading masks" if phase == "masks" else "scoring"
+            self.tasks[phase] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[phase], completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _metric_table(report, metric: str) -> Table:
+    from ..evaluate import HIGHER_IS_BETTER, METRIC_TITLES, OVERALL, format_metric
+
+    better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+    table = Table(title=f"{METRIC_TITLES[metric]} — {better} is better, * = best",
+                  title_justify="left")
+    table.add_column("band")
+    table.add_column("n", justify="right")
+    for name in report.methods:
+        table.add_column(escape(name), justify="right")
+    for row in report.rows(metric):
+        cells = []
+        for name in report.methods:
+            text = format_metric(metric, row.values[name])
+            cells.append(f"[bold green]{text}*[/]" if name in row.best else text)
+        if row.label == OVERALL:
+            table.add_section()
+        label = f"[dim]  {row.label}[/]" if row.sub else escape(row.label)
+        table.add_row(label, str(row.n), *cells)
+    return table
+
+
+def _speed_table(report) -> Table:
+    table = Table(title="Speed", title_justify="left")
+    table.add_column("method")
+    table.add_column("backend")
+    table.add_column("s / image", justify="right")
+    for name, result in report.methods.items():
+        seconds = result.seconds_per_image
+        table.add_row(escape(name), escape(result.backend),
+                      f"{seconds:.4f}" if math.isfinite(seconds) else "–")
+    return table
+
+
+def _render(report) -> None:
+    s = report.settings
+    console.print(
+        f"[bold]pconv evaluate[/]: {s['pairs']} pairs ({s['pairing']} pairing, seed "
+        f"{s['seed']}), size {escape(s['size'])}, bands from {s['band_source']}"
+        + (", border / no-border split" if s["border_split"] else ""),
+        highlight=False,
+    )
+    console.print(f"  [dim]{escape(s['sizing'])}[/]", highlight=False)
+    for metric in report.metrics:
+        console.print(_metric_table(report, metric))
+    console.print(_speed_table(report))
+
+
+@app.command("evaluate")
+@handle_errors
+def evaluate_command(
+    images: Annotated[Path, typer.Option(
+        "--images", help="Folder of ground-truth images (searched recursively).",
+        rich_help_panel=_DATA, show_default=False)],
+    masks: Annotated[Path, typer.Option(
+        "--masks", help="Folder of masks (white = hole). A gen-masks folder brings each mask's "
+                        "ratio and border flag from masks.csv; otherwise ratios come from the "
+                        "pixels.", rich_help_panel=_DATA, show_default=False)],
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", help="A pconv checkpoint to score, named by its file stem (repeatable).",
+        rich_help_panel=_WHAT, show_default=False)] = None,
+    onnx: Annotated[list[Path] | None, typer.Option(
+        "--onnx", help="An exported ONNX model, run with ONNX Runtime (repeatable).",
+        rich_help_panel=_WHAT, show_default=False)] = None,
+    method: Annotated[list[str] | None, typer.Option(
+        "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), "
+                         "biharmonic, mean.", rich_help_panel=_WHAT, show_default=False)] = None,
+    pairs: Annotated[Literal["seeded", "all"], typer.Option(
+        "--pairs", help="seeded: each mask once, with an image drawn by --seed; all: every "
+                        "image with every mask.", rich_help_panel=_DATA)] = "seeded",
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed of the image-mask pairing.", rich_help_panel=_DATA)] = 0,
+    bands: Annotated[str, typer.Option(
+        "--bands", help="Hole-ratio bands (a,b]: 'paper' = 0.01,0.1,...,0.6, or edges such as "
+                        "0.05,0.15,0.3.", rich_help_panel=_DATA)] = "paper",
+    size: Annotated[str | None, typer.Option(
+        "--size", help="Evaluation size N or WxH: images centre-cropped and resized, masks "
+                       "resized nearest \\[default: each mask's size].",
+        rich_help_panel=_DATA, show_default=False)] = None,
+    invert: Annotated[bool, typer.Option(
+        "--invert-mask", help="Mask files are black = hole (pconv's and the paper's test masks are "
+                         "white = hole).", rich_help_panel=_DATA)] = False,
+    native: Annotated[bool, typer.Option(
+        "--native", help="Score images at their own size (models pad and crop back); masks "
+                         "are resized to each image.", rich_help_panel=_DATA)] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder for report.json, .csv, .md, .png and the sample grids.",
+        rich_help_panel=_OUT, show_default=False)] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write only the JSON report to this file.", rich_help_panel=_OUT,
+        show_default=False)] = None,
+    samples: Annotated[int, typer.Option(
+        "--samples", help="Rows per band in sample grids (input | each method | truth) under "
+                          "--out/samples.", rich_help_panel=_OUT)] = 0,
+    lpips: Annotated[bool, typer.Option(
+        "--lpips/--no-lpips", help="Add LPIPS when the lpips package and its weights are on "
+                                   "this machine.", rich_help_panel=_OUT)] = True,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Images per model call.", rich_help_panel=_RUN)] = 8,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Processes for classical methods and scoring \\[default: all cores].",
+        rich_help_panel=_RUN, show_default=False)] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help=f"Device of the models: {'|'.join(DEVICE_CHOICES)}.",
+        rich_help_panel=_RUN)] = "auto",
+) -> None:
+    """Score models and classical methods per hole-to-image ratio band (the paper's table)."""
+    from ..evaluate import build_methods, default_workers, evaluate, make_pairs
+    from ..masks import parse_bands, parse_size
+
+    if samples and out is None:
+        raise ConfigError("--samples writes its grids into the report folder: add --out DIR")
+    if size is not None and native:
+        raise ConfigError("--size and --native exclude each other: choose one")
+    edges = parse_bands(bands)
+    size_hw = parse_size(size) if size is not None else None
+    methods = build_methods(model or [], onnx or [], method or [], device)
+    with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:
+        pair_set = make_pairs(images, masks, pairing=pairs, seed=seed, edges=edges,
+                              invert=invert, progress=progress)
+        report = evaluate(
+            pair_set, methods, size=size_hw, native=native, batch_size=batch_size,
+            workers=workers if workers is not None else default_workers(), samples=samples,
+            lpips=lpips, device=device, progress=progress,
+        )
+    _render(report)
+    written = report.write_all(out) if out is not None else []
+    if json_path is not None:
+        written.append(report.write_json(json_path))
+    for notice in report.notices:
+        err_console.print(f"[yellow]note:[/] {escape(notice)}", highlight=False)
+    for path in written:
+        console.print(f"wrote {escape(str(path))}", highlight=False)
+    if report.failed:
+        for failure in report.failed:
+            err_console.print(f"[red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}",
+                              highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {len(report.failed)} file(s) could not be used; "
+            f"{report.settings['pairs_skipped']} pair(s) skipped, the rest scored",
+            highlight=False,
+        )
+        raise typer.Exit(1)

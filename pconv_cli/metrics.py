@@ -1,0 +1,164 @@
+"""Image quality metrics of the paper's evaluation (§5), on images in [0, 1].
+
+All three are computed on the composite (known pixels pasted back), against the truth:
+
+- ℓ1 error in percent: mean absolute difference over every pixel and channel of the whole
+  image, times 100 (the paper divides by the image, not by the hole).
+- PSNR in dB with ``data_range`` 1: infinite for an exact reconstruction.
+- SSIM as the original definition (Wang et al. 2004): scikit-image with
+  :data:`SSIM_SETTINGS`, averaged over the channels.
+
+LPIPS is optional: it needs the ``lpips`` package and, in torchvision's cache, the ImageNet
+AlexNet weights its trunk uses. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+DATA_RANGE = 1.0
+SSIM_SETTINGS: dict[str, Any] = {
+    "gaussian_weights": True,
+    "sigma": 1.5,
+    "use_sample_covariance": False,
+    "channel_axis": -1,
+    "data_range": DATA_RANGE,
+}
+# scikit-image's window for a Gaussian of sigma 1.5 truncated at 3.5 sigma: 2·⌊3.5·1.5+0.5⌋+1.
+SSIM_WINDOW = 11
+
+
+def _pair(prediction: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(prediction, dtype=np.float64)
+    true = np.asarray(truth, dtype=np.float64)
+    if pred.shape != true.shape:
+        raise InputError(f"prediction {pred.shape} and truth {true.shape} differ in shape")
+    return pred, true
+
+
+def l1_percent(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """Mean absolute error over the whole image (all pixels and channels), in percent."""
+    pred, true = _pair(prediction, truth)
+    return float(np.mean(np.abs(pred - true)) * 100.0)
+
+
+def psnr(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for ``data_range`` 1; ``inf`` when the images are equal."""
+    pred, true = _pair(prediction, truth)
+    mse = float(np.mean((pred - true) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(DATA_RANGE**2 / mse)
+
+
+def ssim(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """Structural similarity of two H×W×3 images with :data:`SSIM_SETTINGS`."""
+    from skimage.metrics import structural_similarity
+
+    pred, true = _pair(prediction, truth)
+    if pred.ndim != 3:
+        raise InputError(f"SSIM needs H×W×C images, got shape {pred.shape}")
+    if min(pred.shape[:2]) < SSIM_WINDOW:
+        raise InputError(
+            f"image {pred.shape[1]}x{pred.shape[0]} is smaller than the {SSIM_WINDOW}×"
+            f"{SSIM_WINDOW} SSIM window; evaluate at a larger --size"
+        )
+    return float(structural_similarity(pred, true, **SSIM_SETTINGS))
+
+
+def image_scores(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """ℓ1 (%), PSNR and SSIM of one image."""
+    return {
+        "l1": l1_percent(prediction, truth),
+        "psnr": psnr(prediction, truth),
+        "ssim": ssim(prediction, truth),
+    }
+
+
+# --------------------------------------------------------------------------- LPIPS
+
+LPIPS_NET = "alex"  # the trunk the LPIPS authors recommend as a metric
+
+
+@dataclass
+class LpipsStatus:
+    """Whether LPIPS can be computed here, and why not when it cannot."""
+
+    scorer: LpipsScorer | None
+    notice: str  # one line for the user; empty when available
+
+
+class LpipsScorer:
+    """LPIPS (Zhang et al. 2018, v0.1, AlexNet trunk) on batches of [0, 1] images."""
+
+    def __init__(self, model: Any, device: Any) -> None:
+        self.model = model
+        self.device = device
+        self.description = f"lpips v0.1 {LPIPS_NET}"
+
+    def __call__(self, predictions: np.ndarray, truths: np.ndarray) -> list[float]:
+        import torch
+
+        pred = torch.from_numpy(np.ascontiguousarray(predictions, dtype=np.float32))
+        true = torch.from_numpy(np.ascontiguousarray(truths, dtype=np.float32))
+        pred = pred.permute(0, 3, 1, 2).to(self.device)
+        true = true.permute(0, 3, 1, 2).to(self.device)
+        with torch.inference_mode():
+            values = self.model(pred, true, normalize=True)  # normalize: inputs in [0, 1]
+        return [float(v) for v in values.flatten().cpu()]
+
+
+def alexnet_weights_path() -> Path:
+    """Where torchvision keeps the ImageNet AlexNet weights once they have been downloaded."""
+    import torch
+    from torchvision.models import AlexNet_Weights
+
+    name = os.path.basename(AlexNet_Weights.IMAGENET1K_V1.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def load_lpips(device: Any = "auto") -> LpipsStatus:
+    """An LPIPS scorer from local files only, or None with a one-line notice saying why."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import lpips
+    except ImportError:
+        return LpipsStatus(None, "LPIPS skipped: the lpips package is not installed "
+                                 "(pip install lpips)")
+    linear = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{LPIPS_NET}.pth"
+    trunk = alexnet_weights_path()
+    for path, what in ((linear, "the lpips package's linear weights"),
+                       (trunk, "the ImageNet AlexNet weights")):
+        if not path.is_file():
+            return LpipsStatus(None, f"LPIPS skipped: {what} are not on this machine ({path})")
+
+    import torch
+
+    from .devices import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # A random trunk is built first so that lpips never reaches for the network; the
+            # ImageNet weights are then copied in from torchvision's cache.
+            model = lpips.LPIPS(net=LPIPS_NET, version="0.1", pnet_rand=True, verbose=False)
+        state = torch.load(trunk, map_location="cpu", weights_only=True)
+        with torch.no_grad():
+            for name, param in model.net.named_parameters():
+                _slice, index, kind = name.split(".")
+                param.copy_(state[f"features.{index}.{kind}"])
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        return LpipsStatus(None, f"LPIPS skipped: its weights could not be loaded ({exc})")
+    return LpipsStatus(LpipsScorer(model.to(device).eval(), device), "")

@@ -1,0 +1,142 @@
+"""``pconv evaluate`` end to end: real photos, a real gen-masks folder, real checkpoints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from typer.testing import CliRunner
+
+from pconv_cli.checkpoint import save_checkpoint
+from pconv_cli.cli import app
+from pconv_cli.core import PConvUNet, UNetConfig
+from pconv_cli.inference import DEFAULT_MODEL_PATH
+from pconv_cli.masks import MaskSetSpec, write_mask_set
+
+runner = CliRunner()
+PHOTOS = ("astronaut", "chelsea", "coffee")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in PHOTOS:
+        Image.fromarray(getattr(data, name)()).resize((64, 64), Image.Resampling.LANCZOS).save(
+            photos / f"{name}.png")
+    masks = root / "masks"
+    write_mask_set(masks, MaskSetSpec(size=(64, 64), per_band=1, borders=(True, False), seed=3))
+    config = UNetConfig(depth=3, width=8)
+    torch_model = root / "tiny.pt"
+    save_checkpoint(torch_model, config, PConvUNet(config).state_dict())
+    return {"root": root, "photos": photos, "masks": masks, "model": torch_model}
+
+
+def run(files: dict[str, Path], *args: str):
+    return runner.invoke(app, ["evaluate", "--images", str(files["photos"]), "--masks",
+                               str(files["masks"]), "--workers", "1", *args])
+
+
+def test_evaluate_prints_bands_side_by_side_and_writes_the_json(files, tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--model", str(files["model"]), "--method", "mean", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert "(0.01,0.1]" in result.stdout and "no-border" in result.stdout
+    assert "*" in result.stdout  # the best per band is marked
+    doc = json.loads(out.read_text())
+    assert list(doc["methods"]) == ["tiny", "mean"]
+    assert doc["settings"]["band_source"] == "masks.csv"
+    assert doc["settings"]["border_split"] is True
+    assert doc["methods"]["mean"]["overall"]["n"] == 12
+
+
+def test_out_writes_json_csv_markdown_plot_and_samples(files, tmp_path):
+    result = run(files, "--method", "mean,biharmonic", "--out", str(tmp_path / "out"),
+                 "--samples", "1")
+    assert result.exit_code == 0, result.output
+    for name in ("report.json", "report.csv", "report.md", "report.png"):
+        assert (tmp_path / "out" / name).is_file()
+    assert len(list((tmp_path / "out/samples").glob("band_*.png"))) == 6
+
+
+def test_an_unknown_method_is_one_line_and_exit_1(files):
+    result = run(files, "--method", "mean,magic")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown method 'magic'" in lines[0] and "biharmonic" in lines[0]
+
+
+def test_a_bad_image_is_reported_and_exits_1_after_scoring_the_rest(files, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in files["photos"].iterdir():
+        (photos / path.name).write_bytes(path.read_bytes())
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["evaluate", "--images", str(photos), "--masks",
+                                 str(files["masks"]), "--method", "mean", "--pairs", "all",
+                                 "--workers", "1", "--json", str(out)])
+    assert result.exit_code == 1
+    assert "broken.jpg" in result.stderr and "skipped" in result.stderr
+    doc = json.loads(out.read_text())
+    assert [Path(f["path"]).name for f in doc["failed"]] == ["broken.jpg"]
+    assert doc["methods"]["mean"]["overall"]["n"] == 3 * 12
+
+
+def test_samples_without_out_is_refused(files):
+    result = run(files, "--method", "mean", "--samples", "2")
+    assert result.exit_code == 1
+    assert "--out" in result.stderr
+
+
+def test_size_and_native_together_are_refused(files):
+    result = run(files, "--method", "mean", "--size", "64", "--native")
+    assert result.exit_code == 1
+    assert "exclude each other" in result.stderr
+
+
+def test_a_missing_opencv_names_what_to_install(files, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    result = run(files, "--method", "telea")
+    assert result.exit_code == 1
+    assert "pip install 'pconv[classical]'" in result.stderr
+
+
+@pytest.mark.skipif(DEFAULT_MODEL_PATH.is_file(), reason="the default model is bundled")
+def test_pconv_without_the_bundled_model_is_one_clear_line(files):
+    result = run(files, "--method", "pconv")
+    assert result.exit_code == 1
+    assert "bundled default model is missing" in result.stderr
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="no default model bundled yet")
+def test_pconv_scores_the_bundled_model(files, tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--method", "pconv", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert "pconv" in json.loads(out.read_text())["methods"]
+
+
+def test_an_onnx_export_scores_like_its_checkpoint(files, tmp_path):
+    from pconv_cli.export import export_onnx
+
+    onnx_path = tmp_path / "tiny.onnx"
+    export_onnx(files["model"], onnx_path)
+    out = tmp_path / "r.json"
+    result = run(files, "--model", str(files["model"]), "--onnx", str(onnx_path), "--device",
+                 "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    torch_scores = doc["methods"]["tiny.pt"]["overall"]
+    onnx_scores = doc["methods"]["tiny.onnx"]["overall"]
+    assert onnx_scores["l1"] == pytest.approx(torch_scores["l1"], abs=1e-3)
+    assert np.isclose(onnx_scores["ssim"], torch_scores["ssim"], atol=1e-4)
+    backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
+    assert backends["tiny.onnx"].startswith("onnxruntime ")
