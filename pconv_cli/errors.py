@@ -35,3 +35,19 @@ class TrainingError(PconvError):
 
 class ExportError(PconvError):
     """An ONNX export failed or did not match torch."""
+
+
+# torch.load's refusal of a pickle wraps its reason in paragraphs of advice.
+_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The informative line of an exception's message, for a one-line error report."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    informative = [line for line in lines if not line.startswith(_BOILERPLATE)] or lines
+    if not informative:
+        return type(exc).__name__
+    text = informative[0]
+    if text.endswith(":") and len(informative) > 1:  # a heading: the reason is on the next line
+        text = f"{text} {informative[1]}"
+    return text

@@ -18,7 +18,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
-from .errors import WeightsUnavailableError
+from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
 
@@ -67,3 +67,129 @@ class TorchInpainter:
         output = crop_to(self.model(padded, padded_mask), size).clamp(0, 1)
         result = composite(image, output, mask)
         return result.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class OnnxInpainter:
+    """A model exported by ``pconv export --onnx``, run with ONNX Runtime.
+
+    The file's metadata says what sizes it takes (``multiple``, and ``static_size`` for a
+    fixed-size export); inputs are padded to those (the padding counts as hole) and cropped
+    back, as with :class:`TorchInpainter`.
+
+    ``device``: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto``. CUDA is requested only for
+    ``cuda``/``auto``; ONNX Runtime silently falls back to the CPU when it cannot use a GPU, so
+    the provider actually used is read back from the session, reported in ``backend``, and an
+    explicit ``cuda`` that did not get the GPU is a :class:`DeviceError`.
+    ``threads``: intra-op threads; defaults to torch's count (which honours OMP_NUM_THREADS),
+    so both backends use the same share of the machine.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: str = "auto",
+        name: str | None = None,
+        *,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: ONNX model not found")
+        base, _, index = (device or "auto").lower().partition(":")
+        if base not in ("auto", "cpu", "cuda"):
+            raise DeviceError(f"unknown device {device!r} for ONNX Runtime; use auto, cpu or cuda")
+        cuda_ep = "CUDAExecutionProvider"
+        if base == "cuda" and cuda_ep not in ort.get_available_providers():
+            raise DeviceError(
+                "--device cuda: this ONNX Runtime has no CUDA provider; install onnxruntime-gpu "
+                "or use --device cpu"
+            )
+        # "auto" asks for CUDA only where torch sees a GPU: ONNX Runtime prints an error
+        # before falling back when CUDA is requested on a machine without one.
+        want_cuda = base == "cuda" or (
+            base == "auto" and cuda_ep in ort.get_available_providers()
+            and torch.cuda.is_available()
+        )
+        providers: list = ["CPUExecutionProvider"]
+        if want_cuda:
+            providers.insert(0, (cuda_ep, {"device_id": int(index or 0)}))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        if want_cuda:
+            # A CUDA provider that cannot start logs several lines before ORT falls back; the
+            # fallback is detected below and reported in one line instead.
+            ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(f"{path}: cannot load ONNX model ({first[:200]})") from None
+        finally:
+            if want_cuda:
+                ort.set_default_logger_severity(2)  # ONNX Runtime's default: warnings
+        used = self.session.get_providers()
+        if base == "cuda" and cuda_ep not in used:
+            raise DeviceError(
+                f"--device cuda: ONNX Runtime could not use the GPU (providers in use: "
+                f"{', '.join(used)}); check the CUDA and cuDNN libraries or use --device cpu"
+            )
+        self.provider = used[0]
+        self.backend = f"onnxruntime {self.provider}"
+        self.name = name or path.stem
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.multiple, self.fixed_size = self._read_shape(path)
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        if set(inputs) != {"image", "mask"}:
+            raise CheckpointError(
+                f"{path}: expected inputs 'image' and 'mask', found {sorted(inputs)}; export "
+                "models with pconv export"
+            )
+        self._input_dtype = np.float16 if inputs["image"].type == "tensor(float16)" else np.float32
+
+    def _read_shape(self, path: Path) -> tuple[int, tuple[int, int] | None]:
+        try:
+            multiple = int(self.metadata["multiple"])
+        except (KeyError, ValueError):
+            raise CheckpointError(
+                f"{path}: not a pconv ONNX model (no 'multiple' in its metadata); export it "
+                "with pconv export"
+            ) from None
+        dims = self.session.get_inputs()[0].shape  # [N, 3, H, W]: ints where fixed
+        fixed = (dims[2], dims[3]) if all(isinstance(d, int) for d in dims[2:4]) else None
+        return multiple, fixed
+
+    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        n, h, w = images.shape[:3]
+        if self.fixed_size is not None:
+            th, tw = self.fixed_size
+            if h > th or w > tw:
+                raise InputError(
+                    f"{h}×{w} input is larger than this model's fixed size {th}×{tw}; export "
+                    "without --static or downscale the input"
+                )
+        else:
+            th, tw = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
+        image = np.zeros((n, 3, th, tw), dtype=self._input_dtype)
+        image[:, :, :h, :w] = images.transpose(0, 3, 1, 2)
+        mask = np.zeros((n, 1, th, tw), dtype=self._input_dtype)
+        mask[:, 0, :h, :w] = valid
+        (out,) = self.session.run(None, {"image": image, "mask": mask})
+        return np.ascontiguousarray(out[:, :, :h, :w].transpose(0, 2, 3, 1), dtype=np.float32)
+
+
+def load_inpainter(
+    model: str | os.PathLike | None = None,
+    onnx: str | os.PathLike | None = None,
+    device: str = "auto",
+) -> Inpainter:
+    """The inpainter for ``--model CKPT`` or ``--onnx FILE``; the bundled model without either."""
+    if model is not None and onnx is not None:
+        raise ConfigError("give --model or --onnx, not both")
+    if onnx is not None:
+        return OnnxInpainter(onnx, device)
+    return TorchInpainter.from_checkpoint(model if model is not None else default_model_path(),
+                                          device)

@@ -1,0 +1,59 @@
+"""``pconv export CKPT --onnx OUT.onnx``: a verified ONNX model for ONNX Runtime anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..export import DEFAULT_OPSET, FP32_GOAL, export_onnx, parse_size
+from .app import app
+from .common import console, handle_errors
+
+
+@app.command("export")
+@handle_errors
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="pconv checkpoint.")],
+    onnx: Annotated[Path, typer.Option(
+        "--onnx", help="Where to write the ONNX model (.onnx).")],
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = DEFAULT_OPSET,
+    fp16: Annotated[bool, typer.Option(
+        "--fp16", help="fp16 weights and compute (inputs and output stay fp32).")] = False,
+    static: Annotated[str | None, typer.Option(
+        "--static", metavar="HxW",
+        help="Fixed height×width (multiples of 2^depth) instead of dynamic sizes.")] = None,
+    tolerance: Annotated[float | None, typer.Option(
+        help="Fail above this max abs difference from torch (default 1e-3 fp32, 5e-2 fp16).")
+    ] = None,
+    device: Annotated[str, typer.Option(
+        help="Where ONNX Runtime runs the check: cpu, cuda or auto.")] = "cpu",
+) -> None:
+    """Export CKPT to ONNX and check it against torch at two sizes before writing it."""
+    result = export_onnx(
+        checkpoint, onnx, opset=opset, fp16=fp16,
+        static_size=parse_size(static) if static else None, tolerance=tolerance, device=device,
+    )
+    sizes = (f"{result.static_size[0]}×{result.static_size[1]}" if result.static_size
+             else f"any multiple of {result.multiple}")
+    console.print(f"[bold green]wrote[/] {escape(str(result.path))}: {result.precision}, "
+                  f"opset {result.opset}, batch dynamic, sizes {sizes}", highlight=False)
+    table = Table(title=f"ONNX Runtime ({result.provider}) vs torch fp32", title_justify="left")
+    table.add_column("input")
+    table.add_column("max abs diff", justify="right")
+    table.add_column("finite")
+    for check in result.checks:
+        table.add_row(check.shape, f"{check.max_abs_diff:.2e}", "yes" if check.finite else "NO")
+    console.print(table)
+    if result.precision == "fp32":
+        met = "met" if result.max_abs_diff <= FP32_GOAL else "not met (trained models do better)"
+        console.print(f"goal ≤ {FP32_GOAL:g}: {met}; tolerance {result.tolerance:g}",
+                      highlight=False)
+    name = escape(str(result.path))
+    console.print("use it with:")
+    console.print(f"  pconv restore IN OUT --onnx {name} --masks MASKS", highlight=False)
+    console.print(f"  pconv evaluate --onnx {name}   (see pconv evaluate --help)",
+                  highlight=False)

@@ -1,0 +1,888 @@
+"""Batch restoration: a folder of damaged images in, a folder of restored images out.
+
+Built for thousands of files, unattended:
+
+* every bad file (corrupt, truncated, empty, unsupported, missing or mismatched mask, too many
+  pixels) is reported with a one-line reason and the run goes on; the reasons are written to
+  ``OUT/failures.csv``;
+* inputs are never modified, outputs are written atomically, and a rerun skips what exists;
+* pixels outside the holes are the original pixels at full resolution: the model's prediction
+  is converted to the image's own pixel format and pasted into hole pixels only;
+* large images are inpainted as crops around each hole (or as a resized copy);
+* decoding and encoding run in worker threads while the model runs on batches of same-size
+  inputs, and ``shard`` splits a folder between machines or GPU ranks deterministically.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, InputError, PconvError
+from .fileio import atomic_path, atomic_write_text
+from .imaging import IMAGE_SUFFIXES
+from .inference import Inpainter
+from .restore_io import (
+    DEFAULT_MAX_PIXELS,
+    FORMAT_CHOICES,
+    FORMAT_SUFFIX,
+    UNSUPPORTED_SUFFIXES,
+    ImageFile,
+    alpha_mask,
+    model_rgb,
+    native_color,
+    output_format,
+    pixel_limit,
+    read_image,
+    read_mask,
+    resize_mask,
+    write_image,
+)
+
+STRATEGIES = ("crop", "resize", "original")
+MASK_SOURCES = ("masks", "alpha")
+PREVIEW_DIR = "_previews"
+PREVIEW_SIDE = 1024  # longest side of each panel of a --concat preview
+_GRID = 8  # hole regions are found on a grid of 8×8-pixel cells (cheap, and merges speckles)
+
+
+@dataclass
+class RestoreOptions:
+    """Everything ``pconv restore`` can be told; the defaults are the CLI's.
+
+    Masks come from exactly one of: ``masks`` (a folder mirroring the input tree, paired by
+    relative path and stem), ``mask`` (one file for every image), ``mask_from="alpha"`` (the
+    image's transparent pixels).
+
+    Large images: when the longest side exceeds ``hd_trigger``, ``hd_strategy`` decides:
+    ``crop`` inpaints a crop around each hole region with ``hd_margin`` pixels of context,
+    ``resize`` a copy whose longest side is ``hd_size``, ``original`` the whole image. Crops
+    longer than ``hd_size`` are inferred at that size as well. Only hole pixels are replaced.
+
+    A model call holds at most ``batch_size`` same-size inputs and at most ``hd_size``²
+    pixels (a single larger input, an image under the trigger, still runs on its own): the
+    model's memory, which grows with the pixels of a call, stays that of one hd_size input.
+    """
+
+    masks: Path | None = None
+    mask: Path | None = None
+    mask_from: str = "masks"
+    invert_mask: bool = False
+    resize_masks: bool = False
+    recursive: bool = False
+    format: str = "keep"
+    quality: int | None = None
+    hd_strategy: str = "crop"
+    hd_trigger: int = 1024
+    hd_margin: int = 128
+    hd_size: int = 768
+    batch_size: int = 4
+    workers: int = 4
+    skip_existing: bool = True
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    shard: tuple[int, int] | None = None  # (k, n): the k-th of n shares, 1 ≤ k ≤ n
+    concat: bool = False
+
+    def validate(self) -> None:
+        sources = [self.masks is not None, self.mask is not None, self.mask_from == "alpha"]
+        if self.mask_from not in MASK_SOURCES:
+            raise ConfigError(f"--mask-from {self.mask_from!r}: choose masks or alpha")
+        if sum(sources) == 0:
+            raise ConfigError("no masks given: pass --masks DIR, --mask FILE or --mask-from alpha")
+        if sum(sources) > 1:
+            raise ConfigError("give only one of --masks DIR, --mask FILE and --mask-from alpha")
+        if self.format not in FORMAT_CHOICES:
+            choices = ", ".join(FORMAT_CHOICES)
+            raise ConfigError(f"--format {self.format!r}: choose one of {choices}")
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise ConfigError(f"--quality {self.quality}: must be between 1 and 100")
+        if self.hd_strategy not in STRATEGIES:
+            raise ConfigError(
+                f"--hd-strategy {self.hd_strategy!r}: choose one of {', '.join(STRATEGIES)}"
+            )
+        for name in ("hd_trigger", "hd_size", "batch_size", "workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.hd_margin < 0:
+            raise ConfigError("--hd-margin must be ≥ 0")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise ConfigError("--max-pixels must be positive")
+        if self.shard is not None:
+            k, n = self.shard
+            if not 1 <= k <= n:
+                raise ConfigError(f"--shard {k}/{n}: K must be between 1 and N")
+
+
+@dataclass(frozen=True)
+class RestoreTask:
+    """One input file and where its mask and output are."""
+
+    source: Path
+    relative: Path  # the input's path under the input folder (its name for a single file)
+    output: Path
+    mask: Path | None = None
+    preview: Path | None = None
+
+
+@dataclass
+class FileResult:
+    relative: str
+    status: str  # "restored", "unchanged" (no holes: copied), "skipped" (exists), "failed"
+    reason: str = ""
+    output: Path | None = None
+
+
+@dataclass
+class RestoreReport:
+    results: list[FileResult]
+    backend: str
+    seconds: float
+    interrupted: bool = False
+    remaining: int = 0  # files not reached because of an interruption
+    ignored: int = 0  # files that are not images
+    failures_csv: Path | None = None
+    shard: tuple[int, int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
+
+    @property
+    def files_per_second(self) -> float:
+        done = self.count("restored") + self.count("unchanged")
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------- sharding
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/8"`` → (2, 8): the second of eight shares."""
+    try:
+        k, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {text!r}: expected K/N, e.g. 1/4") from None
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def shard_for_rank(shard: tuple[int, int] | None,
+                   environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
+    """Combine ``--shard K/N`` with a torchrun rank (RANK / WORLD_SIZE in the environment).
+
+    Under torchrun each rank takes its own share of the given shard (or of everything), so
+    ``--shard 2/3`` on three machines × four GPUs splits the folder into twelve shares, each
+    file in exactly one.
+    """
+    try:
+        world = int(environ.get("WORLD_SIZE", "1"))
+        rank = int(environ.get("RANK", "0"))
+    except ValueError:
+        raise ConfigError("RANK / WORLD_SIZE in the environment are not integers") from None
+    if world <= 1:
+        return shard
+    if not 0 <= rank < world:
+        raise ConfigError(f"RANK={rank} is outside WORLD_SIZE={world}")
+    k, n = shard or (1, 1)
+    return (k - 1) * world + rank + 1, n * world
+
+
+def in_shard(index: int, shard: tuple[int, int] | None) -> bool:
+    """File ``index`` (in sorted relative-path order) is in shard k of n if index ≡ k-1 mod n."""
+    return shard is None or index % shard[1] == shard[0] - 1
+
+
+def rank_device(device: str, environ: Mapping[str, str] = os.environ) -> str:
+    """Under torchrun, ``auto``/``cuda`` means this rank's own GPU (LOCAL_RANK)."""
+    local = environ.get("LOCAL_RANK")
+    if local is None or device not in ("auto", "cuda") or not torch.cuda.is_available():
+        return device
+    return f"cuda:{int(local) % torch.cuda.device_count()}"
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def discover(input_path: Path, exclude: list[Path], *, recursive: bool
+             ) -> tuple[list[Path], list[Path], int, int]:
+    """Files under ``input_path``: (images, unsupported images, ignored count, unsearched dirs).
+
+    Hidden files and folders are left out, and so are the ``exclude`` paths (the output and
+    mask folders, the shared mask file) when they lie inside the input.
+    """
+    if input_path.is_file():
+        suffix = input_path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return [input_path], [], 0, 0
+        if suffix in UNSUPPORTED_SUFFIXES:
+            return [], [input_path], 0, 0
+        raise InputError(f"{input_path}: not an image file ({suffix or 'no suffix'})")
+    if not input_path.is_dir():
+        raise InputError(f"{input_path}: no such file or folder")
+    images, unsupported, ignored, unsearched = [], [], 0, 0
+    excluded = {p.resolve() for p in exclude}
+    walker = input_path.rglob("*") if recursive else input_path.iterdir()
+    for path in walker:
+        rel = path.relative_to(input_path)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        resolved = path.resolve()
+        if resolved in excluded or not excluded.isdisjoint(resolved.parents):
+            continue
+        if path.is_dir():
+            unsearched += not recursive
+            continue
+        if not path.is_file():
+            continue
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            images.append(path)
+        elif suffix in UNSUPPORTED_SUFFIXES:
+            unsupported.append(path)
+        else:
+            ignored += 1
+    return images, unsupported, ignored, unsearched
+
+
+def _output_names(relatives: list[Path], fmt: str | None) -> dict[Path, Path | None]:
+    """Output relative paths; inputs that would collide are kept apart, never overwritten.
+
+    With ``--format png``, ``a.jpg`` and ``a.png`` would both become ``a.png``: the one
+    already named ``.png`` keeps it and ``a.jpg`` is written as ``a.jpg.png``. A name that still
+    collides maps to None (reported as a failure).
+    """
+    if fmt is None:
+        return {rel: rel for rel in relatives}
+    suffix = FORMAT_SUFFIX[fmt]
+    same = {".jpg": (".jpg", ".jpeg"), ".tif": (".tif", ".tiff")}.get(suffix, (suffix,))
+
+    def target(rel: Path) -> Path:
+        return rel if rel.suffix.lower() in same else rel.with_suffix(suffix)
+
+    groups: dict[str, list[Path]] = {}
+    for rel in relatives:
+        groups.setdefault(target(rel).as_posix().lower(), []).append(rel)
+    names: dict[Path, Path | None] = {}
+    for members in groups.values():
+        for rel in members:
+            collide = len(members) > 1 and rel.suffix.lower() not in same
+            names[rel] = rel.with_name(rel.name + suffix) if collide else target(rel)
+    seen: dict[str, Path] = {}
+    for rel in relatives:
+        key = names[rel].as_posix().lower()
+        if key in seen:
+            names[rel] = None
+            names[seen[key]] = None
+        else:
+            seen[key] = rel
+    return names
+
+
+class _MaskFolder:
+    """Pairs images with mask files by relative path: ``sub/a.jpg`` ↔ ``masks/sub/a.*``.
+
+    A mask named after the whole file name (``sub/a.jpg.png``) wins over one named after the
+    stem, which is how two images with the same stem (``a.jpg`` and ``a.png``) get their own
+    masks. A stem mask that two images would share is an error, not a silent pairing.
+    """
+
+    def __init__(self, root: Path, images: list[Path]) -> None:
+        if not root.is_dir():
+            raise InputError(f"--masks {root}: no such folder")
+        self.root = root
+        self._listing: dict[Path, list[Path]] = {}
+        self._stems: dict[tuple[Path, str], list[Path]] = {}
+        for rel in images:
+            self._stems.setdefault((rel.parent, rel.stem), []).append(rel)
+
+    def _files(self, folder: Path) -> list[Path]:
+        if folder not in self._listing:
+            directory = self.root / folder
+            self._listing[folder] = sorted(
+                p for p in directory.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            ) if directory.is_dir() else []
+        return self._listing[folder]
+
+    def _matches(self, rel: Path) -> tuple[list[Path], list[Path]]:
+        files = self._files(rel.parent)
+        by_name = [p for p in files if p.stem == rel.name]
+        by_stem = [p for p in files if p.stem == rel.stem]
+        return by_name, by_stem
+
+    def find(self, rel: Path) -> Path:
+        by_name, by_stem = self._matches(rel)
+        shown = (self.root / rel.parent).as_posix()
+        if len(by_name) == 1:
+            return by_name[0]
+        if len(by_name) > 1:
+            raise InputError(f"ambiguous masks {_names(by_name)} in {shown}; keep one")
+        if len(by_stem) > 1:
+            raise InputError(f"ambiguous masks {_names(by_stem)} in {shown}; keep one")
+        if not by_stem:
+            raise InputError(
+                f"no mask for it in {shown} (looked for {rel.stem}.* and {rel.name}.*)"
+            )
+        rivals = [other for other in self._stems[(rel.parent, rel.stem)]
+                  if other != rel and not self._matches(other)[0]]
+        if rivals:
+            both = _names(sorted([rel, *rivals]))
+            raise InputError(
+                f"mask {by_stem[0].name} would pair with {both}; name the masks after the full "
+                f"file names ({rel.name}{by_stem[0].suffix}, ...)"
+            )
+        return by_stem[0]
+
+
+def _names(paths: Iterable[Path]) -> str:
+    return " and ".join(p.name for p in paths)
+
+
+def plan(input_path: str | os.PathLike, output: str | os.PathLike,
+         options: RestoreOptions) -> tuple[list[RestoreTask], list[FileResult], int, list[str]]:
+    """The files of this shard: tasks to run, failures found without decoding, ignored count,
+    notes. Raises :class:`InputError` when the run as a whole cannot start."""
+    input_path, output = Path(input_path), Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: exists and is not a folder")
+    if input_path.is_dir() and output.resolve() == input_path.resolve():
+        raise InputError("OUT is the input folder: restore never overwrites its inputs; "
+                         "choose another folder")
+    exclude = [output] + [Path(p) for p in (options.masks, options.mask) if p is not None]
+    images, unsupported, ignored, unsearched = discover(input_path, exclude,
+                                                        recursive=options.recursive)
+    root = input_path if input_path.is_dir() else input_path.parent
+    notes = []
+    if unsearched:
+        notes.append(f"{unsearched} subfolder(s) not searched (pass --recursive to include them)")
+    if options.concat and any(p.relative_to(root).parts[0] == PREVIEW_DIR for p in images):
+        raise InputError(f"the input has a top-level folder {PREVIEW_DIR!r}, where --concat "
+                         "writes its previews; rename it or drop --concat")
+
+    relatives = sorted([p.relative_to(root) for p in images + unsupported],
+                       key=lambda r: r.as_posix())
+    image_rels = [p.relative_to(root) for p in images]
+    fmt = FORMAT_CHOICES[options.format]
+    names = _output_names(image_rels, fmt)
+    pairing = _MaskFolder(Path(options.masks), image_rels) if options.masks is not None else None
+    protected = {p.resolve() for p in images}
+    unsupported_set = {p.relative_to(root) for p in unsupported}
+
+    tasks, failures = [], []
+    for index, rel in enumerate(relatives):
+        if not in_shard(index, options.shard):
+            continue
+        if rel in unsupported_set:
+            failures.append(FileResult(rel.as_posix(), "failed", f"unsupported format "
+                            f"{rel.suffix.lower()}; convert it to PNG, JPEG, WebP, TIFF or BMP"))
+            continue
+        out_rel = names[rel]
+        if out_rel is None:
+            failures.append(FileResult(rel.as_posix(), "failed",
+                                       "output name collides with another input's; rename one"))
+            continue
+        target = output / out_rel
+        try:
+            mask = pairing.find(rel) if pairing is not None else options.mask
+            if target.resolve() in protected or (mask is not None and
+                                                 target.resolve() == Path(mask).resolve()):
+                raise InputError(
+                    f"the output {target} would overwrite an input; choose another OUT"
+                )
+        except InputError as exc:
+            failures.append(FileResult(rel.as_posix(), "failed", str(exc)))
+            continue
+        preview = (output / PREVIEW_DIR / (out_rel.as_posix() + ".jpg")) if options.concat else None
+        tasks.append(RestoreTask(root / rel, rel, target, mask, preview))
+    return tasks, failures, ignored, notes
+
+
+def failures_csv_name(shard: tuple[int, int] | None) -> str:
+    return "failures.csv" if shard is None else f"failures-{shard[0]}-of-{shard[1]}.csv"
+
+
+# ----------------------------------------------------------------------- hole regions
+
+
+Box = tuple[int, int, int, int]  # top, left, bottom, right (exclusive)
+
+
+def hole_boxes(valid: np.ndarray, margin: int, multiple: int = 1) -> list[Box]:
+    """Crops that together cover every hole pixel, each with ``margin`` pixels of context.
+
+    Holes are grouped into connected regions (on an 8-pixel grid), each region's bounding box
+    is grown by ``margin`` and towards a multiple of ``multiple`` (the model's native sizes,
+    so that less of the crop is padding), and overlapping boxes are merged until none overlap.
+    Every hole pixel then lies in exactly one box.
+    """
+    from skimage.measure import label, regionprops
+
+    height, width = valid.shape
+    hole = ~valid
+    gh, gw = -(-height // _GRID), -(-width // _GRID)
+    padded = np.zeros((gh * _GRID, gw * _GRID), dtype=bool)
+    padded[:height, :width] = hole
+    cells = padded.reshape(gh, _GRID, gw, _GRID).any(axis=(1, 3))
+    boxes = []
+    for region in regionprops(label(cells, connectivity=2)):
+        top, left, bottom, right = region.bbox
+        boxes.append((top * _GRID, left * _GRID, min(bottom * _GRID, height),
+                      min(right * _GRID, width)))
+    boxes = [_grow(b, margin, multiple, height, width) for b in boxes]
+    while True:
+        merged = _merge_overlapping(boxes)
+        if len(merged) == len(boxes):
+            return sorted(merged)
+        boxes = [_grow(b, 0, multiple, height, width) for b in merged]
+
+
+def _grow(box: Box, margin: int, multiple: int, height: int, width: int) -> Box:
+    top, left, bottom, right = box
+    top, left = max(0, top - margin), max(0, left - margin)
+    bottom, right = min(height, bottom + margin), min(width, right + margin)
+    top, bottom = _grow_axis(top, bottom, multiple, height)
+    left, right = _grow_axis(left, right, multiple, width)
+    return top, left, bottom, right
+
+
+def _grow_axis(start: int, stop: int, multiple: int, limit: int) -> tuple[int, int]:
+    """Extend [start, stop) to a multiple of ``multiple`` where the image allows, centred."""
+    size = stop - start
+    want = min(limit, -(-size // multiple) * multiple)
+    extra = want - size
+    start = max(0, start - extra // 2)
+    stop = min(limit, start + want)
+    return max(0, stop - want), stop
+
+
+def _merge_overlapping(boxes: list[Box]) -> list[Box]:
+    merged: list[Box] = []
+    for box in sorted(boxes):
+        for i, other in enumerate(merged):
+            if box[0] < other[2] and other[0] < box[2] and box[1] < other[3] and other[1] < box[3]:
+                merged[i] = (min(box[0], other[0]), min(box[1], other[1]),
+                             max(box[2], other[2]), max(box[3], other[3]))
+                break
+        else:
+            merged.append(box)
+    return merged
+
+
+# ------------------------------------------------------------------------ inference jobs
+
+
+@dataclass
+class _Job:
+    """One model input: a region of an image, possibly downscaled, and where it goes back."""
+
+    box: Box
+    rgb: np.ndarray  # h×w×3 float32, at inference resolution
+    valid: np.ndarray  # h×w bool
+    scaled: bool
+    result: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rgb.shape[:2]
+
+
+def plan_regions(valid: np.ndarray, options: RestoreOptions, multiple: int
+                 ) -> tuple[list[Box], int | None]:
+    """The regions to inpaint and the longest side they may be inferred at (None: as is)."""
+    height, width = valid.shape
+    whole = [(0, 0, height, width)]
+    if max(height, width) <= options.hd_trigger or options.hd_strategy == "original":
+        return whole, None
+    if options.hd_strategy == "resize":
+        return whole, options.hd_size
+    return hole_boxes(valid, options.hd_margin, multiple), options.hd_size
+
+
+def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, multiple: int,
+              fixed_size: tuple[int, int] | None = None) -> list[_Job]:
+    boxes, limit = plan_regions(valid, options, multiple)
+    jobs = []
+    for box in boxes:
+        top, left, bottom, right = box
+        h, w = bottom - top, right - left
+        scale = 1.0 if limit is None else min(1.0, limit / max(h, w))
+        if fixed_size is not None:  # a static ONNX model takes nothing larger
+            scale = min(scale, fixed_size[0] / h, fixed_size[1] / w)
+        rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
+        region_valid = valid[top:bottom, left:right]
+        if scale < 1.0:
+            size = (max(1, int(h * scale)), max(1, int(w * scale)))
+            rgb, region_valid = _downscale(rgb, region_valid, size)
+        jobs.append(_Job(box, rgb, region_valid, scaled=scale < 1.0))
+    return jobs
+
+
+def _downscale(rgb: np.ndarray, valid: np.ndarray, size: tuple[int, int]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Area-average downscale; a small pixel is valid only if everything it covers is."""
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+    mask = torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float32))[None, None]
+    # Hole pixels hold damaged content, but none of it reaches the model: a small pixel whose
+    # footprint touches a hole is a hole itself (coverage below 1), and holes are masked out.
+    small = F.interpolate(image, size=size, mode="area")
+    coverage = F.interpolate(mask, size=size, mode="area")
+    small_valid = coverage[0, 0].numpy() >= 1.0 - 1e-6
+    return small[0].permute(1, 2, 0).numpy(), small_valid
+
+
+def _upscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+    big = F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    return big[0].permute(1, 2, 0).numpy()
+
+
+def batch_limit(shape: tuple[int, int], options: RestoreOptions) -> int:
+    """How many inputs of ``shape`` one model call takes (see :class:`RestoreOptions`)."""
+    return max(1, min(options.batch_size, options.hd_size ** 2 // (shape[0] * shape[1])))
+
+
+def run_jobs(inpainter: Inpainter, jobs: list[_Job], options: RestoreOptions) -> None:
+    """Fill ``job.result`` for every job, batching same-size inputs."""
+    by_shape: dict[tuple[int, int], list[_Job]] = {}
+    for job in jobs:
+        by_shape.setdefault(job.shape, []).append(job)
+    for shape, group in by_shape.items():
+        size = batch_limit(shape, options)
+        for start in range(0, len(group), size):
+            _run_batch(inpainter, group[start:start + size])
+
+
+def _run_batch(inpainter: Inpainter, jobs: list[_Job]) -> None:
+    images = np.stack([j.rgb for j in jobs])
+    valid = np.stack([j.valid for j in jobs])
+    out = inpainter.inpaint(images, valid)
+    for job, result in zip(jobs, out, strict=True):
+        job.result = result
+
+
+def paste(image: ImageFile, valid: np.ndarray, jobs: list[_Job]) -> ImageFile:
+    """The restored image: hole pixels from the jobs' predictions, every other pixel as read."""
+    pixels = image.pixels.copy()
+    channels = image.color_channels
+    for job in jobs:
+        top, left, bottom, right = job.box
+        prediction = job.result
+        if job.scaled:
+            prediction = _upscale(prediction, (bottom - top, right - left))
+        hole = ~valid[top:bottom, left:right]
+        if not hole.any():
+            continue
+        color = native_color(prediction[hole][:, None, :], image.mode, pixels.dtype)[:, 0, :]
+        region = pixels[top:bottom, left:right]  # a view: writes go into ``pixels``
+        region[hole, :channels] = color
+    return dataclasses.replace(image, pixels=pixels)
+
+
+def restore_image(inpainter: Inpainter, image: ImageFile, valid: np.ndarray,
+                  options: RestoreOptions | None = None) -> ImageFile:
+    """Restore one decoded image in memory (``valid``: H×W bool, True = known pixel)."""
+    options = options or RestoreOptions()
+    if valid.shape != (image.height, image.width):
+        raise InputError(f"mask is {valid.shape[1]}×{valid.shape[0]}, image is "
+                         f"{image.width}×{image.height}")
+    if valid.all():
+        return image
+    jobs = make_jobs(image, valid, options, inpainter.multiple,
+                     getattr(inpainter, "fixed_size", None))
+    run_jobs(inpainter, jobs, options)
+    return paste(image, valid, jobs)
+
+
+# ------------------------------------------------------------------------ the pipeline
+
+
+@dataclass
+class _Prepared:
+    task: RestoreTask
+    image: ImageFile
+    valid: np.ndarray
+    jobs: list[_Job]
+    waiting: int = 0
+    failure: str | None = None
+
+
+class _Restorer:
+    """Decode and encode in a thread pool around batched inference in the calling thread."""
+
+    def __init__(self, inpainter: Inpainter, options: RestoreOptions,
+                 shared_mask: np.ndarray | None) -> None:
+        self.inpainter = inpainter
+        self.options = options
+        self.shared_mask = shared_mask
+        self._resized: dict[tuple[int, int], np.ndarray] = {}
+        self.fmt = FORMAT_CHOICES[options.format]
+
+    # --- worker side -----------------------------------------------------------------
+    def prepare(self, task: RestoreTask) -> _Prepared | FileResult:
+        try:
+            image = read_image(task.source, max_pixels=self.options.max_pixels)
+            valid, image = self._mask_for(task, image)
+            if not valid.any():
+                raise InputError("the mask covers the whole image: nothing to restore from")
+            if valid.all():
+                return self._write_unchanged(task, image)
+            jobs = make_jobs(image, valid, self.options, self.inpainter.multiple,
+                             getattr(self.inpainter, "fixed_size", None))
+            return _Prepared(task, image, valid, jobs, waiting=len(jobs))
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            return _failure(task, exc)
+
+    def _mask_for(self, task: RestoreTask, image: ImageFile) -> tuple[np.ndarray, ImageFile]:
+        opts = self.options
+        if opts.mask_from == "alpha":
+            return alpha_mask(image, invert=opts.invert_mask), image.without_alpha()
+        if self.shared_mask is not None:
+            valid = self.shared_mask
+        else:
+            valid = read_mask(task.mask, invert=opts.invert_mask, max_pixels=opts.max_pixels)
+        size = (image.height, image.width)
+        if valid.shape != size:
+            if not opts.resize_masks:
+                raise InputError(
+                    f"mask {Path(task.mask).name} is {valid.shape[1]}×{valid.shape[0]}, the image "
+                    f"{image.width}×{image.height}; pass --resize-masks to resize it (nearest)"
+                )
+            if self.shared_mask is not None:
+                if size not in self._resized:
+                    self._resized[size] = resize_mask(valid, *size)
+                valid = self._resized[size]
+            else:
+                valid = resize_mask(valid, *size)
+        return valid, image
+
+    def _write_unchanged(self, task: RestoreTask, image: ImageFile) -> FileResult:
+        """No hole: the file itself is copied when its format is kept, byte for byte."""
+        fmt = output_format(image.format, self.options.format)
+        if fmt == image.format and self.options.mask_from != "alpha":
+            with atomic_path(task.output) as tmp:
+                shutil.copyfile(task.source, tmp)
+        else:
+            write_image(task.output, image, format=fmt, quality=self.options.quality)
+        if task.preview is not None:
+            _write_preview(task.preview, image, np.ones(image.pixels.shape[:2], bool), image)
+        return FileResult(task.relative.as_posix(), "unchanged", "no holes in the mask",
+                          task.output)
+
+    def finish(self, item: _Prepared) -> FileResult:
+        task = item.task
+        try:
+            if item.failure is not None:
+                return FileResult(task.relative.as_posix(), "failed", item.failure)
+            restored = paste(item.image, item.valid, item.jobs)
+            fmt = output_format(item.image.format, self.options.format)
+            write_image(task.output, restored, format=fmt, quality=self.options.quality)
+            if task.preview is not None:
+                _write_preview(task.preview, item.image, item.valid, restored)
+            return FileResult(task.relative.as_posix(), "restored", "", task.output)
+        except Exception as exc:  # noqa: BLE001
+            return _failure(task, exc)
+
+    # --- main side ---------------------------------------------------------------------
+    def run(self, tasks: list[RestoreTask], emit: Callable[[FileResult], None]) -> None:
+        """Process ``tasks``, emitting one result each. A KeyboardInterrupt is re-raised once
+        the work in flight is written and reported."""
+        opts = self.options
+        window = opts.workers + 2 * opts.batch_size
+        max_waiting = 2 * opts.batch_size + opts.workers
+        queue: deque[tuple[RestoreTask, Future]] = deque()
+        encodes: list[Future] = []
+        buckets: dict[tuple[int, int], list[tuple[_Prepared, _Job]]] = {}
+        waiting: list[_Prepared] = []
+        todo = deque(tasks)
+        pool = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="pconv-io")
+
+        def drain(block: bool = False) -> None:
+            for fut in list(encodes):
+                if block or fut.done():
+                    encodes.remove(fut)
+                    emit(fut.result())
+
+        def run_bucket(key: tuple[int, int]) -> None:
+            entries = [(p, j) for p, j in buckets.pop(key, []) if p.failure is None]
+            if entries:
+                try:
+                    _run_batch(self.inpainter, [j for _, j in entries])
+                except Exception as exc:  # noqa: BLE001 - the batch's files fail, the run goes on
+                    reason = _reason(exc)
+                    for prepared, _ in entries:
+                        prepared.failure = reason
+                for prepared, _ in entries:
+                    prepared.waiting -= 1
+            for prepared in [p for p in waiting if p.waiting <= 0 or p.failure is not None]:
+                waiting.remove(prepared)
+                encodes.append(pool.submit(self.finish, prepared))
+
+        try:
+            while todo or queue:
+                while todo and len(queue) < window:
+                    task = todo.popleft()
+                    queue.append((task, pool.submit(self.prepare, task)))
+                _, fut = queue.popleft()
+                item = fut.result()
+                if isinstance(item, FileResult):
+                    emit(item)
+                else:
+                    waiting.append(item)
+                    for job in item.jobs:
+                        bucket = buckets.setdefault(job.shape, [])
+                        bucket.append((item, job))
+                        if len(bucket) >= batch_limit(job.shape, opts):
+                            run_bucket(job.shape)
+                    if len(waiting) >= max_waiting:  # bound memory: flush partial batches
+                        for key in list(buckets):
+                            run_bucket(key)
+                drain()
+            for key in list(buckets):
+                run_bucket(key)
+            drain(block=True)
+        except KeyboardInterrupt:
+            # Stop reading new files; what is decoded but not yet inferred is dropped. Encodes
+            # already running finish (each is atomic either way) and are reported.
+            for _, fut in queue:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for fut in encodes:
+                if not fut.cancelled():
+                    emit(fut.result())
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PconvError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --hd-size or --batch-size)"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+
+
+def _failure(task: RestoreTask, exc: BaseException) -> FileResult:
+    """A failed result whose reason does not repeat the file's path (the file column has it)."""
+    reason = _reason(exc)
+    if reason.startswith(f"{task.source}: "):
+        reason = reason[len(f"{task.source}: "):]
+    elif task.mask is not None and reason.startswith(f"{task.mask}: "):
+        reason = f"mask {Path(task.mask).name}: " + reason[len(f"{task.mask}: "):]
+    return FileResult(task.relative.as_posix(), "failed", reason)
+
+
+def _preview_rgb8(pixels: np.ndarray, mode: str, step: int) -> np.ndarray:
+    return np.rint(model_rgb(pixels[::step, ::step], mode) * 255).astype(np.uint8)
+
+
+def _write_preview(path: Path, before: ImageFile, valid: np.ndarray, after: ImageFile) -> None:
+    """input | mask (white = hole) | result, side by side, each panel at most PREVIEW_SIDE."""
+    from PIL import Image
+
+    step = max(1, -(-max(before.height, before.width) // PREVIEW_SIDE))
+    left = _preview_rgb8(before.pixels, before.mode, step)
+    right = _preview_rgb8(after.pixels, after.mode, step)
+    middle = np.repeat(np.where(valid[::step, ::step], 0, 255).astype(np.uint8)[..., None], 3, 2)
+    strip = np.concatenate([left, middle, right], axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(strip).save(buffer, format="JPEG", quality=90)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def restore(
+    input_path: str | os.PathLike,
+    output: str | os.PathLike,
+    inpainter: Inpainter,
+    options: RestoreOptions | None = None,
+    *,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> RestoreReport:
+    """Restore every image under ``input_path`` into ``output`` (see the module docstring).
+
+    ``on_start(total)`` is called once the files are known; ``on_result(result)`` once per
+    file, from the calling thread. A KeyboardInterrupt stops the run cleanly: the report says
+    ``interrupted`` and how many files were not reached.
+    """
+    options = options or RestoreOptions()
+    options.validate()
+    started = time.perf_counter()
+    output = Path(output)
+    results: list[FileResult] = []
+
+    def emit(result: FileResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    with pixel_limit(options.max_pixels):
+        tasks, failures, ignored, notes = plan(input_path, output, options)
+        shared = None
+        if options.mask is not None:
+            shared = read_mask(options.mask, invert=options.invert_mask,
+                               max_pixels=options.max_pixels)
+        if on_start is not None:
+            on_start(len(tasks) + len(failures))
+        for failure in failures:
+            emit(failure)
+        todo = []
+        for task in tasks:
+            if options.skip_existing and task.output.exists():
+                emit(FileResult(task.relative.as_posix(), "skipped", "output exists",
+                                task.output))
+            else:
+                todo.append(task)
+        restorer = _Restorer(inpainter, options, shared)
+        interrupted, remaining = False, 0
+        try:
+            restorer.run(todo, emit)
+        except KeyboardInterrupt:
+            interrupted = True
+            handled = {r.relative for r in results}
+            remaining = sum(t.relative.as_posix() not in handled for t in todo)
+    report = RestoreReport(
+        results=results, backend=inpainter.backend, seconds=time.perf_counter() - started,
+        interrupted=interrupted, remaining=remaining, ignored=ignored, shard=options.shard,
+        notes=notes,
+    )
+    report.failures_csv = write_failures(output, report.failed, options.shard)
+    return report
+
+
+def write_failures(output: Path, failed: list[FileResult], shard: tuple[int, int] | None
+                   ) -> Path:
+    """``OUT/failures.csv`` (``failures-K-of-N.csv`` for a shard): file, reason; header only
+    when nothing failed, so that a clean rerun does not leave an old list behind."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "reason"])
+    for result in failed:
+        writer.writerow([result.relative, result.reason])
+    path = output / failures_csv_name(shard)
+    atomic_write_text(path, buffer.getvalue())
+    return path

@@ -1,0 +1,155 @@
+"""``pconv restore`` and ``pconv export`` through the command line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from pconv_cli.checkpoint import save_checkpoint
+from pconv_cli.cli import app
+from pconv_cli.core import PConvUNet, UNetConfig
+from pconv_cli.inference import DEFAULT_MODEL_PATH
+
+CONFIG = UNetConfig(depth=3, width=8)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, CONFIG, PConvUNet(CONFIG).state_dict())
+    return path
+
+
+@pytest.fixture(scope="module")
+def onnx_model(checkpoint, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    result = runner.invoke(app, ["export", str(checkpoint), "--onnx", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def make_folder(root: Path, names=("a.png", "sub/b.jpg")) -> tuple[Path, Path]:
+    src, masks = root / "in", root / "masks"
+    rng = np.random.default_rng(0)
+    for name in names:
+        image = src / name
+        image.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((40, 56, 3)) * 255).astype(np.uint8)).save(image)
+        mask = np.zeros((40, 56), np.uint8)
+        mask[8:20, 10:30] = 255
+        mask_path = masks / Path(name).with_suffix(".png")
+        mask_path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask).save(mask_path)
+    return src, masks
+
+
+def restore_args(src: Path, out: Path, masks: Path, *extra: str) -> list[str]:
+    return ["restore", str(src), str(out), "--masks", str(masks), "--recursive", *extra]
+
+
+def test_restore_exits_0_when_every_file_is_restored(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path)
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--device", "cpu"))
+    assert result.exit_code == 0, result.output
+    assert "restore summary" in result.output
+    assert (tmp_path / "out" / "sub" / "b.jpg").is_file()
+
+
+def test_restore_exits_1_and_lists_the_bad_file_in_failures_csv(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--device", "cpu"))
+    assert result.exit_code == 1
+    assert "broken.png" in result.output
+    with open(tmp_path / "out" / "failures.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["file"] for r in rows] == ["broken.png"]
+    assert (tmp_path / "out" / "a.png").is_file()  # the good files were still restored
+
+
+def test_rerun_skips_existing_outputs_and_exits_0(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path)
+    args = restore_args(src, tmp_path / "out", masks, "--model", str(checkpoint))
+    runner.invoke(app, args)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    assert "skipped (output exists)" in result.output
+
+
+def test_restore_with_the_onnx_backend_reports_the_provider_used(onnx_model, tmp_path):
+    src, masks = make_folder(tmp_path)
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--onnx",
+                                             str(onnx_model), "--device", "cpu"))
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime CPUExecutionProvider" in result.output
+
+
+def test_restore_shard_processes_only_its_share(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("1.png", "2.png", "3.png", "4.png"))
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--shard", "2/2"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["2.png", "4.png"]
+    assert (tmp_path / "out" / "failures-2-of-2.csv").is_file()
+
+
+def test_restore_without_masks_is_a_one_line_error(checkpoint, tmp_path):
+    src, _ = make_folder(tmp_path)
+    result = runner.invoke(app, ["restore", str(src), str(tmp_path / "out"), "--model",
+                                 str(checkpoint)])
+    assert result.exit_code == 1
+    assert "no masks given" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_restore_into_its_own_input_folder_is_refused(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path)
+    result = runner.invoke(app, restore_args(src, src, masks, "--model", str(checkpoint)))
+    assert result.exit_code == 1
+    assert "never overwrites its inputs" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.parametrize("backend", ["model", "onnx"])
+def test_device_cuda_without_a_gpu_is_an_error(checkpoint, onnx_model, tmp_path, backend):
+    src, masks = make_folder(tmp_path)
+    model = ["--model", str(checkpoint)] if backend == "model" else ["--onnx", str(onnx_model)]
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, *model,
+                                             "--device", "cuda"))
+    assert result.exit_code == 1
+    assert "--device cuda" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(DEFAULT_MODEL_PATH.is_file(), reason="the bundled model exists")
+def test_restore_without_a_model_names_the_missing_bundled_model(tmp_path):
+    src, masks = make_folder(tmp_path)
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks))
+    assert result.exit_code == 1
+    assert "bundled default model is missing" in result.output
+
+
+def test_export_prints_the_check_and_how_to_use_the_file(checkpoint, tmp_path):
+    result = runner.invoke(app, ["export", str(checkpoint), "--onnx",
+                                 str(tmp_path / "m.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "max abs diff" in result.output
+    assert "pconv restore IN OUT --onnx" in result.output
+    assert "pconv evaluate --onnx" in result.output
+
+
+def test_export_with_an_invalid_static_size_exits_1(checkpoint, tmp_path):
+    result = runner.invoke(app, ["export", str(checkpoint), "--onnx", str(tmp_path / "m.onnx"),
+                                 "--static", "20x20"])
+    assert result.exit_code == 1
+    assert "nearest valid size 16x16" in result.output
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,0 +1,220 @@
+"""pconv.export and the ONNX side of pconv.inference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from pconv_cli.checkpoint import save_checkpoint
+from pconv_cli.core import PConvUNet, UNetConfig
+from pconv_cli.errors import (
+    CheckpointError,
+    ConfigError,
+    DeviceError,
+    ExportError,
+    WeightsUnavailableError,
+)
+from pconv_cli.export import (
+    CompositeModel,
+    export_onnx,
+    parse_size,
+    verification_inputs,
+    verify_onnx,
+)
+from pconv_cli.inference import (
+    DEFAULT_MODEL_PATH,
+    OnnxInpainter,
+    TorchInpainter,
+    load_inpainter,
+)
+
+CONFIG = UNetConfig(depth=3, width=8)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    torch.manual_seed(0)
+    save_checkpoint(path, CONFIG, PConvUNet(CONFIG).state_dict(),
+                    train={"step": 1200, "phase": "train", "config": {"lr": 2e-4},
+                           "optimizer": {"state": {}}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory):
+    return export_onnx(checkpoint, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+def test_export_matches_torch_at_the_traced_size_and_a_second_size(exported):
+    first, second = exported.checks
+    assert (first.batch, first.height, first.width) == (1, 16, 16)
+    assert second.batch == 2 and (second.height, second.width) != (16, 16)
+    assert second.height != second.width
+    assert all(c.finite and c.max_abs_diff <= 1e-4 for c in exported.checks)
+
+
+def test_exported_model_agrees_with_torch_at_a_third_size(checkpoint, exported):
+    ort_inpainter = OnnxInpainter(exported.path, device="cpu")
+    torch_inpainter = TorchInpainter.from_checkpoint(checkpoint, device="cpu")
+    rng = np.random.default_rng(1)
+    images = rng.random((3, 40, 24), dtype=np.float32)[..., None].repeat(3, axis=3)
+    valid = rng.random((3, 40, 24)) > 0.4
+    a = ort_inpainter.inpaint(images, valid)
+    b = torch_inpainter.inpaint(images, valid)
+    assert a.shape == (3, 40, 24, 3)
+    assert np.abs(a - b).max() <= 1e-4
+
+
+def test_onnx_inpainter_pads_sizes_that_are_not_multiples(checkpoint, exported):
+    ort_inpainter = OnnxInpainter(exported.path, device="cpu")
+    torch_inpainter = TorchInpainter.from_checkpoint(checkpoint, device="cpu")
+    images = np.random.default_rng(2).random((1, 21, 13, 3), dtype=np.float32)
+    valid = np.ones((1, 21, 13), bool)
+    valid[0, 5:12, 3:9] = False
+    assert np.abs(ort_inpainter.inpaint(images, valid)
+                  - torch_inpainter.inpaint(images, valid)).max() <= 1e-4
+
+
+def test_known_pixels_of_the_onnx_composite_are_the_input(exported):
+    image, mask = verification_inputs(2, 16, 24, seed=5)
+    inpainter = OnnxInpainter(exported.path, device="cpu")
+    out = inpainter.inpaint(image.transpose(0, 2, 3, 1), mask[:, 0] > 0.5)
+    known = mask[:, 0] > 0.5
+    assert np.array_equal(out[known], image.transpose(0, 2, 3, 1)[known])
+
+
+def test_metadata_describes_the_model(exported):
+    meta = {p.key: p.value for p in onnx.load(str(exported.path)).metadata_props}
+    assert meta["depth"] == "3" and meta["multiple"] == "8" and meta["width"] == "8"
+    assert meta["mask_convention"] == "1 = valid, 0 = hole"
+    assert meta["value_range"] == "[0,1]"
+    assert meta["pconv_version"]
+    assert json.loads(meta["model_config"])["depth"] == 3
+    train = json.loads(meta["train_config"])
+    assert train == {"step": 1200, "phase": "train", "config": {"lr": 2e-4}}
+
+
+def test_exported_graph_has_dynamic_batch_height_and_width(exported):
+    graph = onnx.load(str(exported.path)).graph
+    dims = [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] and dims[2] and dims[3]
+    assert [i.name for i in graph.input] == ["image", "mask"]
+    assert graph.output[0].name == "composite"
+
+
+def test_fp16_export_is_finite_and_close_to_fp32_torch(checkpoint, tmp_path):
+    result = export_onnx(checkpoint, tmp_path / "half.onnx", fp16=True)
+    assert result.precision == "fp16"
+    assert all(c.finite for c in result.checks)
+    assert result.max_abs_diff < 5e-2
+    weights = onnx.load(str(tmp_path / "half.onnx")).graph.initializer
+    assert any(w.data_type == onnx.TensorProto.FLOAT16 for w in weights)
+
+
+def test_static_export_fixes_height_and_width_but_not_batch(checkpoint, tmp_path):
+    result = export_onnx(checkpoint, tmp_path / "static.onnx", static_size=(16, 24))
+    dims = onnx.load(str(result.path)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and (dims[2].dim_value, dims[3].dim_value) == (16, 24)
+    inpainter = OnnxInpainter(result.path, device="cpu")
+    assert inpainter.fixed_size == (16, 24)
+    smaller = inpainter.inpaint(np.zeros((2, 10, 20, 3), np.float32), np.ones((2, 10, 20), bool))
+    assert smaller.shape == (2, 10, 20, 3)
+
+
+def test_static_size_that_is_not_a_multiple_is_refused_with_the_nearest(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="nearest valid size 16x24"):
+        export_onnx(checkpoint, tmp_path / "bad.onnx", static_size=(17, 23))
+
+
+def test_failed_verification_raises_and_writes_nothing(checkpoint, tmp_path):
+    with pytest.raises(ExportError, match="differs from torch"):
+        export_onnx(checkpoint, tmp_path / "strict.onnx", tolerance=0.0)
+    assert not (tmp_path / "strict.onnx").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_onnx_detects_a_model_that_computes_something_else(exported):
+    torch.manual_seed(123)
+    other = CompositeModel(PConvUNet(CONFIG).eval()).eval()
+    checks, provider = verify_onnx(exported.path, other, [(1, 16, 16)])
+    assert provider == "CPUExecutionProvider"
+    assert checks[0].max_abs_diff > 1e-2
+
+
+def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        export_onnx(tmp_path / "broken.pt", tmp_path / "out.onnx")
+
+
+def test_parse_size_reads_h_x_w():
+    assert parse_size("512x768") == (512, 768)
+    assert parse_size("64×32") == (64, 32)
+    with pytest.raises(ConfigError):
+        parse_size("512")
+
+
+# ----------------------------------------------------------------------- OnnxInpainter
+
+
+def test_onnx_inpainter_reports_the_provider_actually_used(exported):
+    inpainter = OnnxInpainter(exported.path, device="cpu")
+    assert inpainter.session.get_providers()[0] == "CPUExecutionProvider"
+    assert inpainter.backend == "onnxruntime CPUExecutionProvider"
+    assert inpainter.multiple == 8
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_onnx_device_cuda_without_a_gpu_is_a_device_error(exported):
+    with pytest.raises(DeviceError, match="--device cuda"):
+        OnnxInpainter(exported.path, device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_onnx_device_auto_without_a_gpu_runs_on_the_cpu(exported):
+    assert OnnxInpainter(exported.path, device="auto").provider == "CPUExecutionProvider"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_onnx_device_cuda_uses_the_cuda_provider(exported):
+    assert OnnxInpainter(exported.path, device="cuda").provider == "CUDAExecutionProvider"
+
+
+def test_onnx_model_without_pconv_metadata_is_refused(exported, tmp_path):
+    proto = onnx.load(str(exported.path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "foreign.onnx"))
+    with pytest.raises(CheckpointError, match="not a pconv ONNX model"):
+        OnnxInpainter(tmp_path / "foreign.onnx", device="cpu")
+
+
+def test_corrupt_onnx_file_is_a_checkpoint_error(tmp_path):
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(CheckpointError, match="cannot load ONNX model"):
+        OnnxInpainter(tmp_path / "broken.onnx", device="cpu")
+
+
+# ----------------------------------------------------------------------- load_inpainter
+
+
+def test_load_inpainter_picks_the_backend_from_the_arguments(checkpoint, exported):
+    assert load_inpainter(model=checkpoint, device="cpu").backend == "torch cpu"
+    assert load_inpainter(onnx=exported.path, device="cpu").backend.startswith("onnxruntime")
+
+
+def test_load_inpainter_refuses_both_model_and_onnx(checkpoint, exported):
+    with pytest.raises(ConfigError, match="not both"):
+        load_inpainter(model=checkpoint, onnx=exported.path)
+
+
+@pytest.mark.skipif(DEFAULT_MODEL_PATH.is_file(), reason="the bundled model exists")
+def test_load_inpainter_without_a_model_needs_the_bundled_one():
+    with pytest.raises(WeightsUnavailableError, match="--model"):
+        load_inpainter()

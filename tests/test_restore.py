@@ -1,0 +1,684 @@
+"""pconv.restore and pconv.restore_io: batch restoration that never loses a file."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps, JpegImagePlugin
+
+from pconv_cli.checkpoint import save_checkpoint
+from pconv_cli.core import PConvUNet, UNetConfig
+from pconv_cli.errors import ConfigError
+from pconv_cli.export import export_onnx
+from pconv_cli.inference import OnnxInpainter, TorchInpainter
+from pconv_cli.restore import (
+    RestoreOptions,
+    hole_boxes,
+    parse_shard,
+    plan,
+    restore,
+    restore_image,
+    shard_for_rank,
+)
+from pconv_cli.restore_io import apply_orientation, read_image, write_image
+
+CONFIG = UNetConfig(depth=3, width=8)
+SIZE = (48, 64)  # height, width
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, CONFIG, PConvUNet(CONFIG).state_dict())
+    return path
+
+
+@pytest.fixture(scope="module")
+def inpainter(checkpoint) -> TorchInpainter:
+    return TorchInpainter.from_checkpoint(checkpoint, device="cpu")
+
+
+def photo(seed: int, size=SIZE, channels: int = 3, dtype=np.uint8) -> np.ndarray:
+    """A smooth random picture (gradients + noise), like a photograph and unlike a test card."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([(yy * (c + 1) + xx * (2 - c)) % 1 for c in range(channels)], axis=-1)
+    full = 65535 if dtype == np.uint16 else 255
+    pixels = np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1) * full
+    out = pixels.astype(dtype)
+    return out[..., 0] if channels == 1 else out
+
+
+def hole_mask(size=SIZE, box=(10, 12, 30, 40)) -> np.ndarray:
+    """File pixels: white (255) = hole."""
+    mask = np.zeros(size, np.uint8)
+    top, left, bottom, right = box
+    mask[top:bottom, left:right] = 255
+    return mask
+
+
+def write_pair(folder: Path, masks: Path, rel: str, pixels: np.ndarray,
+               mask: np.ndarray | None = None, **save) -> Path:
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, **save)
+    mask_path = masks / Path(rel).with_suffix(".png")
+    mask_path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(hole_mask(pixels.shape[:2]) if mask is None else mask).save(mask_path)
+    return path
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run(inpainter, src: Path, out: Path, **options):
+    return restore(src, out, inpainter, RestoreOptions(**options))
+
+
+# ------------------------------------------------------------------ pixels outside holes
+
+
+def test_png_output_equals_input_outside_holes(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(0))
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.count("restored") == 1
+    before = np.asarray(Image.open(src / "a.png"))
+    after = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], before[~hole])
+    assert (after[hole] != before[hole]).any()
+
+
+def test_restore_image_replaces_only_hole_pixels_for_an_irregular_mask(inpainter, tmp_path):
+    rng = np.random.default_rng(3)
+    Image.fromarray(photo(1)).save(tmp_path / "x.png")
+    image = read_image(tmp_path / "x.png")
+    valid = rng.random(SIZE) > 0.3
+    restored = restore_image(inpainter, image, valid)
+    assert np.array_equal(restored.pixels[valid], image.pixels[valid])
+    assert (restored.pixels[~valid] != image.pixels[~valid]).any()
+
+
+def test_grayscale_stays_grayscale(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "g.png", photo(2, channels=1))
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "g.png")
+    assert out.mode == "L"
+    hole = hole_mask() == 255
+    assert np.array_equal(np.asarray(out)[~hole], photo(2, channels=1)[~hole])
+
+
+def test_rgba_keeps_its_alpha_channel(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    pixels = photo(3, channels=4)
+    write_pair(src, masks, "a.png", pixels)
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "a.png")
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[..., 3], pixels[..., 3])
+
+
+def test_16bit_grayscale_png_stays_16bit_and_exact_outside_holes(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    pixels = photo(4, channels=1, dtype=np.uint16)
+    src.mkdir()
+    Image.frombytes("I;16", (SIZE[1], SIZE[0]), pixels.astype("<u2").tobytes()).save(src / "d.png")
+    masks.mkdir()
+    Image.fromarray(hole_mask()).save(masks / "d.png")
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "d.png")
+    assert out.mode.startswith("I;16")
+    after = np.asarray(out).astype(np.uint16)
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], pixels[~hole])
+    assert after[hole].max() > 255  # the prediction is written at 16 bits, not 8
+
+
+def test_16bit_rgb_png_stays_16bit_and_exact_outside_holes(inpainter, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    pixels = photo(5, dtype=np.uint16)
+    cv2.imwrite(str(src / "c.png"), pixels[..., ::-1])
+    Image.fromarray(hole_mask()).save(masks / "c.png")
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    after = cv2.imread(str(tmp_path / "out" / "c.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert after.dtype == np.uint16
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], pixels[~hole])
+
+
+def test_16bit_rgb_tiff_stays_16bit_and_keeps_dpi(inpainter, tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    pixels = photo(6, dtype=np.uint16)
+    tifffile.imwrite(src / "t.tif", pixels, photometric="rgb", compression="zlib",
+                     resolution=(300, 300), resolutionunit="INCH")
+    Image.fromarray(hole_mask()).save(masks / "t.png")
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    after = tifffile.imread(tmp_path / "out" / "t.tif")
+    assert after.dtype == np.uint16
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], pixels[~hole])
+    assert Image.open(tmp_path / "out" / "t.tif").info["dpi"] == pytest.approx((300, 300))
+
+
+def test_exif_orientation_is_applied_and_reset(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    stored = photo(7)  # stored 48×64, displayed rotated (orientation 6): 64×48
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "pconv-test-camera"
+    Image.fromarray(stored).save(src / "r.png", exif=exif.tobytes())
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(src / "r.png")))
+    Image.fromarray(hole_mask(upright.shape[:2], (5, 5, 20, 20))).save(masks / "r.png")
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "r.png")
+    assert out.size == (48, 64)
+    assert out.getexif().get(0x0112) is None
+    assert out.getexif().get(0x010F) == "pconv-test-camera"
+    hole = hole_mask(upright.shape[:2], (5, 5, 20, 20)) == 255
+    assert np.array_equal(np.asarray(out)[~hole], upright[~hole])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_apply_orientation_matches_pillow(orientation):
+    pixels = photo(8, size=(6, 9))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buffer.getvalue()))))
+    assert np.array_equal(apply_orientation(pixels, orientation), expected)
+
+
+def test_icc_profile_exif_and_dpi_are_kept(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0131] = "scanner software"
+    write_pair(src, masks, "m.png", photo(9), icc_profile=icc, dpi=(600, 600),
+               exif=exif.tobytes())
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "m.png")
+    assert out.info["icc_profile"] == icc
+    assert out.info["dpi"] == pytest.approx((600, 600), abs=0.01)
+    assert out.getexif()[0x0131] == "scanner software"
+
+
+def test_jpeg_output_reuses_the_source_quantisation_tables(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "j.jpg", photo(10), quality=70)
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    source, out = Image.open(src / "j.jpg"), Image.open(tmp_path / "out" / "j.jpg")
+    assert out.format == "JPEG"
+    assert out.quantization == source.quantization
+    assert JpegImagePlugin.get_sampling(out) == JpegImagePlugin.get_sampling(source)
+
+
+def test_lossless_webp_stays_lossless_and_exact_outside_holes(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "w.webp", photo(11), lossless=True)
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    after = np.asarray(Image.open(tmp_path / "out" / "w.webp").convert("RGB"))
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], photo(11)[~hole])
+
+
+def test_cmyk_tiff_stays_cmyk_and_exact_outside_holes(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    cmyk = Image.fromarray(photo(12)).convert("CMYK")
+    cmyk.save(src / "k.tif", compression="tiff_lzw")
+    Image.fromarray(hole_mask()).save(masks / "k.png")
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    out = Image.open(tmp_path / "out" / "k.tif")
+    assert out.mode == "CMYK"
+    hole = hole_mask() == 255
+    assert np.array_equal(np.asarray(out)[~hole], np.asarray(cmyk)[~hole])
+
+
+def test_format_png_converts_jpeg_and_keeps_known_pixels_of_the_decoded_jpeg(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "j.jpg", photo(13), quality=90)
+    run(inpainter, src, tmp_path / "out", masks=masks, format="png")
+    decoded = np.asarray(Image.open(src / "j.jpg"))
+    after = np.asarray(Image.open(tmp_path / "out" / "j.png"))
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], decoded[~hole])
+
+
+def test_write_image_16bit_rgba_png_round_trips(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    pixels = photo(14, channels=4, dtype=np.uint16)
+    source = tmp_path / "s.png"
+    cv2.imwrite(str(source), pixels[..., [2, 1, 0, 3]])
+    image = read_image(source)
+    assert image.mode == "RGBA" and image.bit_depth == 16
+    write_image(tmp_path / "o.png", image, format="PNG")
+    assert np.array_equal(read_image(tmp_path / "o.png").pixels, pixels)
+
+
+# ------------------------------------------------------------------------ large images
+
+
+def test_hole_boxes_cover_every_hole_pixel_and_do_not_overlap():
+    rng = np.random.default_rng(0)
+    valid = np.ones((300, 400), bool)
+    for _ in range(12):
+        top, left = rng.integers(0, 280), rng.integers(0, 380)
+        valid[top:top + rng.integers(2, 20), left:left + rng.integers(2, 20)] = False
+    boxes = hole_boxes(valid, margin=16, multiple=8)
+    covered = np.zeros(valid.shape, np.int32)
+    for top, left, bottom, right in boxes:
+        covered[top:bottom, left:right] += 1
+    assert (covered[~valid] == 1).all()
+    assert covered.max() == 1
+
+
+def test_hole_boxes_keep_the_margin_around_a_hole():
+    valid = np.ones((200, 200), bool)
+    valid[100:110, 90:95] = False
+    (box,) = hole_boxes(valid, margin=20, multiple=1)
+    top, left, bottom, right = box
+    assert top <= 80 and left <= 70 and bottom >= 130 and right >= 115
+
+
+@pytest.mark.parametrize("strategy", ["crop", "resize", "original"])
+def test_large_image_strategies_change_only_hole_pixels(inpainter, tmp_path, strategy):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    size = (120, 200)
+    mask = np.zeros(size, np.uint8)
+    mask[10:25, 15:40] = 255
+    mask[90:110, 150:190] = 255
+    write_pair(src, masks, "big.png", photo(15, size=size), mask)
+    run(inpainter, src, tmp_path / "out", masks=masks, hd_strategy=strategy, hd_trigger=64,
+        hd_margin=12, hd_size=64)
+    after = np.asarray(Image.open(tmp_path / "out" / "big.png"))
+    hole = mask == 255
+    assert np.array_equal(after[~hole], photo(15, size=size)[~hole])
+    assert (after[hole] != photo(15, size=size)[hole]).mean() > 0.5
+
+
+def test_crop_of_a_whole_image_box_matches_the_original_strategy(inpainter, tmp_path):
+    # A margin that covers the image makes the one crop the whole image: same result.
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(16))
+    run(inpainter, src, tmp_path / "crop", masks=masks, hd_strategy="crop", hd_trigger=8,
+        hd_margin=1000, hd_size=10_000)
+    run(inpainter, src, tmp_path / "orig", masks=masks, hd_strategy="original")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "crop" / "a.png")),
+                          np.asarray(Image.open(tmp_path / "orig" / "a.png")))
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def test_masks_pair_by_relative_path_in_nested_folders(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "x/a.png", photo(17))
+    other = np.zeros(SIZE, np.uint8)
+    other[0:8, 0:8] = 255
+    write_pair(src, masks, "y/a.png", photo(17), other)
+    report = run(inpainter, src, tmp_path / "out", masks=masks, recursive=True)
+    assert report.count("restored") == 2
+    ya = np.asarray(Image.open(tmp_path / "out" / "y" / "a.png"))
+    assert np.array_equal(ya[8:, :], photo(17)[8:, :])  # its own mask, not x/a's
+
+
+def test_images_sharing_a_stem_use_masks_named_after_the_full_file_name(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    Image.fromarray(photo(18)).save(src / "a.jpg", quality=95)
+    Image.fromarray(photo(19)).save(src / "a.png")
+    Image.fromarray(hole_mask(box=(0, 0, 8, 8))).save(masks / "a.jpg.png")
+    Image.fromarray(hole_mask(box=(30, 40, 40, 60))).save(masks / "a.png.png")
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.count("restored") == 2
+    out = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert np.array_equal(out[:30], photo(19)[:30])
+
+
+def test_a_stem_mask_shared_by_two_images_is_an_error_not_a_silent_pairing(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    Image.fromarray(photo(18)).save(src / "a.jpg")
+    Image.fromarray(photo(19)).save(src / "a.png")
+    Image.fromarray(hole_mask()).save(masks / "a.png")
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.count("failed") == 2
+    assert all("a.jpg and a.png" in r.reason for r in report.failed)
+
+
+def test_two_mask_files_for_one_image_are_reported_ambiguous(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(20))
+    Image.fromarray(hole_mask()).save(masks / "a.bmp")
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.failed[0].reason.startswith("ambiguous masks a.bmp and a.png")
+
+
+def test_format_change_keeps_inputs_with_the_same_stem_apart(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    Image.fromarray(photo(21)).save(src / "a.jpg")
+    Image.fromarray(photo(22)).save(src / "a.png")
+    report = run(inpainter, src, tmp_path / "out", mask=write_mask(tmp_path), format="png")
+    assert report.count("restored") == 2
+    assert sorted(p.name for p in (tmp_path / "out").glob("a*")) == ["a.jpg.png", "a.png"]
+
+
+def write_mask(tmp_path: Path, size=SIZE) -> Path:
+    path = tmp_path / "one-mask.png"
+    Image.fromarray(hole_mask(size)).save(path)
+    return path
+
+
+def test_one_mask_for_every_image_is_resized_with_resize_masks(inpainter, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(23, size=(96, 128))).save(src / "big.png")
+    report = run(inpainter, src, tmp_path / "out", mask=write_mask(tmp_path), resize_masks=True)
+    assert report.count("restored") == 1
+    after = np.asarray(Image.open(tmp_path / "out" / "big.png"))
+    hole = np.kron(hole_mask() == 255, np.ones((2, 2), bool))
+    assert np.array_equal(after[~hole], photo(23, size=(96, 128))[~hole])
+
+
+def test_invert_mask_treats_black_as_hole(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(24), 255 - hole_mask())
+    run(inpainter, src, tmp_path / "out", masks=masks, invert_mask=True)
+    after = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], photo(24)[~hole])
+
+
+def test_grey_mask_levels_are_thresholded_at_mid_grey(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    mask = np.full(SIZE, 100, np.uint8)  # below mid-grey: valid
+    mask[10:30, 12:40] = 200  # above: hole
+    write_pair(src, masks, "a.png", photo(25), mask)
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    after = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert np.array_equal(after[mask == 100], photo(25)[mask == 100])
+
+
+def test_mask_from_alpha_fills_transparent_pixels_and_writes_opaque(inpainter, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    pixels = photo(26, channels=4)
+    pixels[..., 3] = 255
+    pixels[10:30, 12:40, 3] = 0
+    Image.fromarray(pixels).save(src / "a.png")
+    report = run(inpainter, src, tmp_path / "out", mask_from="alpha")
+    assert report.count("restored") == 1
+    out = Image.open(tmp_path / "out" / "a.png")
+    assert out.mode == "RGB"
+    assert np.array_equal(np.asarray(out)[pixels[..., 3] == 255],
+                          pixels[..., :3][pixels[..., 3] == 255])
+
+
+def test_options_need_exactly_one_mask_source():
+    with pytest.raises(ConfigError, match="no masks given"):
+        RestoreOptions().validate()
+    with pytest.raises(ConfigError, match="only one"):
+        RestoreOptions(mask=Path("m.png"), mask_from="alpha").validate()
+
+
+# ------------------------------------------------------------------------- robustness
+
+
+@pytest.fixture
+def messy_folder(tmp_path) -> tuple[Path, Path]:
+    """Nested good images and every kind of bad input."""
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "good/a.png", photo(30))
+    write_pair(src, masks, "good/deeper/b.jpg", photo(31))
+    write_pair(src, masks, "corrupt.png", photo(32))
+    (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    write_pair(src, masks, "truncated.png", photo(33))
+    data = (src / "truncated.png").read_bytes()
+    (src / "truncated.png").write_bytes(data[: len(data) // 2])
+    write_pair(src, masks, "empty.jpg", photo(34))
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "anim.gif").write_bytes(b"GIF89a")
+    Image.fromarray(photo(35)).save(src / "nomask.png")
+    write_pair(src, masks, "wrongsize.png", photo(36), hole_mask((20, 20), (0, 0, 5, 5)))
+    write_pair(src, masks, "bomb.png", photo(37, size=(400, 400)),
+               hole_mask((400, 400), (0, 0, 50, 50)))
+    all_hole = np.full(SIZE, 255, np.uint8)
+    write_pair(src, masks, "allhole.png", photo(38), all_hole)
+    (src / "notes.txt").write_text("not an image")
+    return src, masks
+
+
+EXPECTED_FAILURES = {
+    "corrupt.png": "not a readable image",
+    "truncated.png": "truncated or corrupt",
+    "empty.jpg": "empty file",
+    "anim.gif": "unsupported format .gif",
+    "nomask.png": "no mask for it",
+    "wrongsize.png": "--resize-masks",
+    "bomb.png": "decompression-bomb guard",
+    "allhole.png": "covers the whole image",
+}
+
+
+def test_bad_files_are_skipped_with_a_reason_and_the_rest_restored(inpainter, messy_folder,
+                                                                   tmp_path):
+    src, masks = messy_folder
+    report = run(inpainter, src, tmp_path / "out", masks=masks, recursive=True,
+                 max_pixels=100_000)
+    reasons = {r.relative: r.reason for r in report.failed}
+    assert set(reasons) == set(EXPECTED_FAILURES)
+    for name, phrase in EXPECTED_FAILURES.items():
+        assert phrase in reasons[name], (name, reasons[name])
+        assert "\n" not in reasons[name]
+    assert report.count("restored") == 2
+    assert (tmp_path / "out" / "good" / "deeper" / "b.jpg").is_file()
+    assert report.ignored == 1  # notes.txt
+
+
+def test_failures_csv_lists_each_failed_file_with_its_reason(inpainter, messy_folder, tmp_path):
+    src, masks = messy_folder
+    report = run(inpainter, src, tmp_path / "out", masks=masks, recursive=True,
+                 max_pixels=100_000)
+    with open(tmp_path / "out" / "failures.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["file"]: r["reason"] for r in rows} == {r.relative: r.reason for r in report.failed}
+
+
+def test_inputs_and_masks_are_never_modified(inpainter, messy_folder, tmp_path):
+    src, masks = messy_folder
+    before = digest(src), digest(masks)
+    run(inpainter, src, tmp_path / "out", masks=masks, recursive=True, max_pixels=100_000)
+    assert (digest(src), digest(masks)) == before
+
+
+def test_no_temporary_files_are_left_in_the_output(inpainter, messy_folder, tmp_path):
+    src, masks = messy_folder
+    run(inpainter, src, tmp_path / "out", masks=masks, recursive=True, max_pixels=100_000)
+    assert not [p for p in (tmp_path / "out").rglob(".*")]
+
+
+def test_an_image_without_holes_is_copied_byte_for_byte(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "clean.jpg", photo(40), np.zeros(SIZE, np.uint8), quality=80)
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.count("unchanged") == 1
+    assert (tmp_path / "out" / "clean.jpg").read_bytes() == (src / "clean.jpg").read_bytes()
+
+
+def test_output_folder_inside_the_input_is_not_taken_as_input(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(41))
+    run(inpainter, src, src / "restored", masks=masks, recursive=True)
+    report = run(inpainter, src, src / "restored", masks=masks, recursive=True)
+    assert [r.relative for r in report.results] == ["a.png"]
+
+
+def test_mask_folder_inside_the_input_is_not_taken_as_input(inpainter, tmp_path):
+    src = tmp_path / "in"
+    write_pair(src, src / "masks", "a.png", photo(42))
+    report = run(inpainter, src, tmp_path / "out", masks=src / "masks", recursive=True)
+    assert [(r.relative, r.status) for r in report.results] == [("a.png", "restored")]
+
+
+def test_skip_existing_makes_a_rerun_resume(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    for i in range(3):
+        write_pair(src, masks, f"{i}.png", photo(50 + i))
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    (tmp_path / "out" / "1.png").unlink()
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert (report.count("skipped"), report.count("restored")) == (2, 1)
+
+
+def test_overwrite_redoes_existing_outputs(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(55))
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    report = run(inpainter, src, tmp_path / "out", masks=masks, skip_existing=False)
+    assert report.count("restored") == 1
+
+
+def test_interrupt_stops_cleanly_with_a_report_and_failures_csv(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    for i in range(12):
+        write_pair(src, masks, f"{i:02d}.png", photo(60 + i))
+
+    def interrupt(result):  # Ctrl-C arriving while the first result is reported
+        raise KeyboardInterrupt
+
+    report = restore(src, tmp_path / "out", inpainter,
+                     RestoreOptions(masks=masks, workers=1, batch_size=1), on_result=interrupt)
+    assert report.interrupted
+    assert report.remaining > 0
+    assert (tmp_path / "out" / "failures.csv").is_file()
+    assert not [p for p in (tmp_path / "out").rglob(".*")]
+    resumed = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert resumed.count("restored") + resumed.count("skipped") == 12
+
+
+def test_same_size_images_are_inferred_in_batches(checkpoint, tmp_path):
+    class Recording(TorchInpainter):
+        batches: list[int] = []
+
+        def inpaint(self, images, valid):
+            self.batches.append(len(images))
+            return super().inpaint(images, valid)
+
+    recording = Recording.from_checkpoint(checkpoint, device="cpu")
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    for i in range(8):
+        write_pair(src, masks, f"{i}.png", photo(70 + i))
+    report = run(recording, src, tmp_path / "out", masks=masks, batch_size=4)
+    assert report.count("restored") == 8
+    assert recording.batches == [4, 4]
+
+
+def test_a_model_call_holds_at_most_hd_size_squared_pixels(checkpoint, tmp_path):
+    class Recording(TorchInpainter):
+        batches: list[int] = []
+
+        def inpaint(self, images, valid):
+            self.batches.append(len(images))
+            return super().inpaint(images, valid)
+
+    recording = Recording.from_checkpoint(checkpoint, device="cpu")
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    for i in range(4):
+        write_pair(src, masks, f"{i}.png", photo(75 + i))
+    run(recording, src, tmp_path / "out", masks=masks, batch_size=4, hd_size=100)
+    assert recording.batches == [3, 1]  # 100² // (48·64) = 3 images per call
+
+
+def test_previews_show_input_mask_and_result_side_by_side(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "sub/a.png", photo(80))
+    run(inpainter, src, tmp_path / "out", masks=masks, recursive=True, concat=True)
+    preview = Image.open(tmp_path / "out" / "_previews" / "sub" / "a.png.jpg")
+    assert preview.size == (3 * SIZE[1], SIZE[0])
+
+
+# ----------------------------------------------------------------------------- sharding
+
+
+def test_shards_cover_every_file_exactly_once(messy_folder, tmp_path):
+    src, masks = messy_folder
+    seen: list[str] = []
+    for k in range(1, 4):
+        tasks, failures, _, _ = plan(src, tmp_path / "out",
+                                     RestoreOptions(masks=masks, recursive=True, shard=(k, 3)))
+        seen += [t.relative.as_posix() for t in tasks] + [f.relative for f in failures]
+    tasks, failures, _, _ = plan(src, tmp_path / "out", RestoreOptions(masks=masks, recursive=True))
+    everything = [t.relative.as_posix() for t in tasks] + [f.relative for f in failures]
+    assert sorted(seen) == sorted(everything)
+    assert len(seen) == len(set(seen)) == 10
+
+
+def test_shards_write_their_own_failures_csv(inpainter, messy_folder, tmp_path):
+    src, masks = messy_folder
+    report = run(inpainter, src, tmp_path / "out", masks=masks, recursive=True, shard=(2, 3))
+    assert report.failures_csv.name == "failures-2-of-3.csv"
+
+
+def test_shard_for_rank_splits_each_shard_between_torchrun_ranks():
+    env = {"RANK": "3", "WORLD_SIZE": "4"}
+    assert shard_for_rank(None, env) == (4, 4)
+    assert shard_for_rank((2, 3), env) == (8, 12)
+    assert shard_for_rank((2, 3), {}) == (2, 3)
+    shares = {shard_for_rank((k, 3), {"RANK": str(r), "WORLD_SIZE": "4"})
+              for k in (1, 2, 3) for r in range(4)}
+    assert shares == {(i, 12) for i in range(1, 13)}
+
+
+def test_parse_shard_rejects_k_outside_1_to_n():
+    assert parse_shard("1/4") == (1, 4)
+    with pytest.raises(ConfigError):
+        parse_shard("0/4")
+    with pytest.raises(ConfigError):
+        parse_shard("five")
+
+
+# ------------------------------------------------------------------------------ backends
+
+
+def test_torch_and_onnx_backends_agree(checkpoint, inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    for i in range(3):
+        write_pair(src, masks, f"{i}.png", photo(90 + i))
+    export_onnx(checkpoint, tmp_path / "tiny.onnx")
+    onnx = OnnxInpainter(tmp_path / "tiny.onnx", device="cpu")
+    run(inpainter, src, tmp_path / "torch", masks=masks)
+    run(onnx, src, tmp_path / "onnx", masks=masks)
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "torch" / f"{i}.png")).astype(int)
+        b = np.asarray(Image.open(tmp_path / "onnx" / f"{i}.png")).astype(int)
+        assert np.abs(a - b).max() <= 1  # float rounding may flip a level at .5
+        assert (a != b).mean() < 0.01
