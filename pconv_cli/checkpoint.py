@@ -10,10 +10,8 @@ A checkpoint is a plain dict of tensors and built-in types, so it loads with
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import torch
 
 from . import __version__
 from .core import PConvUNet, UNetConfig
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, describe_exception
 from .fileio import atomic_path
 
 FORMAT = "pconv-checkpoint"
@@ -43,7 +41,9 @@ class Checkpoint:
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise CheckpointError(f"checkpoint weights do not fit its model config: {exc}") from None
+            raise CheckpointError(
+                f"checkpoint weights do not fit its model config: {describe_exception(exc)}"
+            ) from None
         return model.to(device).eval()
 
 
@@ -63,6 +63,18 @@ def save_checkpoint(
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model_state.items()
     }
+    if half:
+        # A value beyond fp16's range (65504) would become inf and silently break the model.
+        overflowed = [
+            k for k, v in state.items()
+            if v.is_floating_point() and not bool(torch.isfinite(v).all())
+            and bool(torch.isfinite(model_state[k]).all())
+        ]
+        if overflowed:
+            raise CheckpointError(
+                f"{overflowed[0]} has values beyond the fp16 range (65504); keep this "
+                "checkpoint in fp32"
+            )
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -75,20 +87,25 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+    except Exception as exc:  # torch.load fails in many ways on damaged files
+        detail = describe_exception(exc)
+        # The restricted unpickler names the global it blocked; anything else is damage.
+        if isinstance(exc, pickle.UnpicklingError) and "global" in detail.lower():
+            raise CheckpointError(
+                f"{path}: refused to load: the file contains objects other than tensors and "
+                f"plain data ({detail}); pconv only loads its own checkpoints"
+            ) from None
         raise CheckpointError(
-            f"{path}: refused to load: the file contains objects other than tensors and plain "
-            f"data ({first[:120]}); pconv only loads its own checkpoints"
+            f"{path}: truncated, corrupt or not a checkpoint ({detail})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc})") from None
     return _from_payload(path, payload)
 
 

@@ -41,7 +41,9 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """K_p Ψᵀ Ψ with K_p = 1/(C·H·W), computed in fp32 (an fp16 Gram overflows)."""
     n, c, h, w = features.shape
     f = features.float().reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    # Autocast would run bmm in fp16/bf16 again, whatever the dtype of its inputs.
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
 def hole_border_region(mask: torch.Tensor) -> torch.Tensor:

@@ -72,20 +72,32 @@ class UNetConfig:
 
 
 class _EncoderBlock(nn.Module):
+    """Partial conv with stride 2, BatchNorm, ReLU.
+
+    Features in and out are zero in the holes of their masks (the network masks the image
+    once), so neither the next layer nor the decoder multiplies them by a mask again.
+    """
+
     def __init__(self, cin: int, cout: int, kernel: int, batch_norm: bool) -> None:
         super().__init__()
         self.conv = PartialConv2d(cin, cout, kernel, stride=2, padding=kernel // 2)
         self.bn = nn.BatchNorm2d(cout) if batch_norm else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, mask = self.conv(x, mask)
+        x, new_mask = self.conv.forward_premasked(x, mask)
+        new_mask = new_mask.to(mask.dtype)
         if self.bn is not None:
-            x = self.bn(x)
-        return F.relu(x), mask
+            # BatchNorm moves the holes away from 0: zero them again (in place is safe, its
+            # backward needs its input, not its output).
+            x = self.bn(x).mul_(new_mask.to(x.dtype))
+        return F.relu(x), new_mask
 
 
 class _DecoderBlock(nn.Module):
-    """Upsample ×2 (nearest), concatenate the skip features and masks, partial conv 3×3."""
+    """Upsample ×2 (nearest), concatenate the skip features and masks, partial conv 3×3.
+
+    Like the encoder's, its features in and out are zero in the holes of their masks.
+    """
 
     def __init__(self, cin_up: int, cin_skip: int, cout: int, last: bool) -> None:
         super().__init__()
@@ -100,16 +112,16 @@ class _DecoderBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
-        n, _, h, w = skip.shape
-        # The concatenated mask has one channel per feature channel, as in the paper: the
-        # window sum then counts valid *elements* of both branches.
-        cat_mask = torch.cat(
-            [mask.expand(n, self.up_channels, h, w),
-             skip_mask.expand(n, self.skip_channels, h, w)], dim=1,
-        )
-        x, new_mask = self.conv(torch.cat([x, skip], dim=1), cat_mask)
+        # As in the paper the masks are concatenated too, one channel per feature channel, so
+        # a window counts the valid *elements* of both branches. The layer gets that as each
+        # pixel's valid fraction instead of an (up + skip)-channel mask as large as the
+        # features themselves.
+        channels = self.up_channels + self.skip_channels
+        valid_fraction = (mask * self.up_channels + skip_mask * self.skip_channels) / channels
+        x, new_mask = self.conv.forward_premasked(torch.cat([x, skip], dim=1), valid_fraction)
+        new_mask = new_mask.to(mask.dtype)
         if self.bn is not None:
-            x = F.leaky_relu(self.bn(x), 0.2)
+            x = F.leaky_relu(self.bn(x).mul_(new_mask.to(x.dtype)), 0.2)
         return x, new_mask
 
 
@@ -178,8 +190,8 @@ class PConvUNet(nn.Module):
         mask = mask.to(image.dtype)
         if mask.shape[1] != 1:
             mask = mask.amin(dim=1, keepdim=True)  # a pixel is valid only if all channels are
-        features, masks = [image], [mask]
-        x, m = image, mask
+        x, m = image * mask, mask  # from here on features are zero in their holes
+        features, masks = [x], [m]
         for block in self.encoder:
             x, m = block(x, m)
             features.append(x)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import WeightsUnavailableError
+from ..errors import WeightsUnavailableError, describe_exception
 
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's file name for VGG16_Weights.IMAGENET1K_V1
 VGG_WEIGHTS_ENV = "PCONV_VGG_WEIGHTS"
@@ -36,43 +36,68 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, or a pickle carrying code
-        raise WeightsUnavailableError(f"{path}: cannot read VGG-16 weights ({exc})") from None
+        raise WeightsUnavailableError(
+            f"{path}: cannot read VGG-16 weights ({describe_exception(exc)})"
+        ) from None
     if not isinstance(state, dict):
         raise WeightsUnavailableError(f"{path}: not a VGG-16 state_dict")
     return state
 
 
-def load_vgg16(weights: str | os.PathLike | None = None, *, allow_download: bool = True) -> nn.Module:
+def _find_state_dict(
+    weights: str | os.PathLike | None, allow_download: bool
+) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights and where they came from, in :func:`load_vgg16`'s search order."""
+    source = weights or os.environ.get(VGG_WEIGHTS_ENV)
+    if source:
+        return _load_state_dict(Path(source)), str(source)
+    if torchvision_cache_file().is_file():
+        return _load_state_dict(torchvision_cache_file()), str(torchvision_cache_file())
+    if not allow_download:
+        raise WeightsUnavailableError(_missing_message("no file given and none cached"))
+    try:
+        from torchvision.models import VGG16_Weights
+
+        state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as exc:  # offline: URLError, timeouts
+        raise WeightsUnavailableError(
+            _missing_message(f"download failed: {describe_exception(exc)}")
+        ) from None
+    return state, "torchvision download"
+
+
+def load_vgg16(
+    weights: str | os.PathLike | None = None, *, allow_download: bool = True
+) -> nn.Module:
     """torchvision's VGG-16 with ImageNet weights, from (in order): ``weights``, the
     ``PCONV_VGG_WEIGHTS`` variable, torchvision's cache, torchvision's download.
 
     Never returns random weights: if none of these works, raises WeightsUnavailableError.
+    A file holding only the ``features.*`` tensors is enough for the loss; the classifier is
+    then left on the meta device (it has no weights to compute with).
     """
     from torchvision.models import vgg16
 
-    model = vgg16(weights=None)
-    source = weights or os.environ.get(VGG_WEIGHTS_ENV)
-    if source:
-        state = _load_state_dict(Path(source))
-    elif torchvision_cache_file().is_file():
-        state = _load_state_dict(torchvision_cache_file())
-    elif allow_download:
-        try:
-            from torchvision.models import VGG16_Weights
-
-            state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
-        except Exception as exc:  # offline: URLError, timeouts
-            raise WeightsUnavailableError(_missing_message(f"download failed: {exc}")) from None
-    else:
-        raise WeightsUnavailableError(_missing_message("no file given and none cached"))
+    state, source = _find_state_dict(weights, allow_download)
     # Accept a full VGG-16 state_dict or one of the feature extractor alone.
     if not any(k.startswith("features.") for k in state):
         state = {f"features.{k}": v for k, v in state.items()}
-    missing, _unexpected = model.load_state_dict(state, strict=False)
+    state = {k: v.float() if v.is_floating_point() else v
+             for k, v in state.items() if isinstance(v, torch.Tensor)}
+    # Built on the meta device, the network costs no time or memory before the file's tensors
+    # are put in place (randomly initialising the 124 M classifier weights took seconds).
+    with torch.device("meta"):
+        model = vgg16(weights=None)
+    try:
+        missing, _unexpected = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as exc:  # tensors of the wrong shapes
+        raise WeightsUnavailableError(
+            f"{source}: not a torchvision VGG-16 state_dict ({describe_exception(exc)})"
+        ) from None
     missing_features = [k for k in missing if k.startswith("features.")]
     if missing_features:
         raise WeightsUnavailableError(
-            f"VGG-16 weights file lacks {len(missing_features)} feature tensors "
+            f"{source}: VGG-16 weights file lacks {len(missing_features)} feature tensors "
             f"(e.g. {missing_features[0]}): not a torchvision VGG-16 state_dict"
         )
     return model
