@@ -62,13 +62,13 @@ def main() -> None:
         cases = {"PConvUNet": inference(model, image, mask),
                  "plain twin": inference(plain, image, mask),
                  "naive twin": inference(naive, image, mask)}
-        seconds = interleaved(cases, options.rounds, options.warmup)
+        timings = interleaved(cases, options.rounds, options.warmup)
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        print_times(f"{size}², depth {model.config.depth} ({params:.1f} M parameters)", seconds)
-        over_plain = ratio(seconds, "PConvUNet", "plain twin")
+        print_times(f"{size}², depth {model.config.depth} ({params:.1f} M parameters)", timings)
+        over_plain = ratio(timings, "PConvUNet", "plain twin")
         print_ratio("PConvUNet / plain twin", over_plain, f"≤ {PLAIN_GOAL:.2f}×",
                     over_plain.median <= PLAIN_GOAL)
-        naive_over = ratio(seconds, "naive twin", "PConvUNet")
+        naive_over = ratio(timings, "naive twin", "PConvUNet")
         print_ratio("naive twin / PConvUNet", naive_over, f"≥ {NAIVE_GOAL:.1f}×",
                     naive_over.median >= NAIVE_GOAL)
         if options.profile:

@@ -44,7 +44,7 @@ def parse_options(description: str, rounds: int = 9, warmup: int = 2) -> argpars
     return options
 
 
-def small_op_latency_ms(samples: int = 30) -> float:
+def small_op_latency_ms(samples: int = 15) -> float:
     """Median time of an elementwise op on 64 K floats: ~0.01–1 ms on an idle machine.
 
     Much more means the threads of an op wait for a busy CPU; every op then costs about that
@@ -61,25 +61,30 @@ def small_op_latency_ms(samples: int = 30) -> float:
 
 def describe_machine(options: argparse.Namespace) -> str:
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"{options.rounds} rounds after {options.warmup} warm-up, "
-            f"small-op latency {small_op_latency_ms():.2f} ms")
+            f"{options.rounds} rounds after {options.warmup} warm-up")
 
 
-def interleaved(
-    cases: dict[str, Callable[[], object]], rounds: int, warmup: int
-) -> dict[str, list[float]]:
+@dataclass(frozen=True)
+class Timings:
+    seconds: dict[str, list[float]]  # per case, one sample per round
+    small_op_ms: list[float]  # small_op_latency_ms() after each round
+
+
+def interleaved(cases: dict[str, Callable[[], object]], rounds: int, warmup: int) -> Timings:
     """Seconds per call of each case, one sample per round."""
     names = list(cases)
     for _ in range(warmup):
         for name in names:
             cases[name]()
     seconds: dict[str, list[float]] = {name: [] for name in names}
+    latency = []
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             start = time.perf_counter()
             cases[name]()
             seconds[name].append(time.perf_counter() - start)
-    return seconds
+        latency.append(small_op_latency_ms())
+    return Timings(seconds, latency)
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,9 @@ class Ratio:
         return f"{self.median:.2f}× [{self.low:.2f}–{self.high:.2f}]"
 
 
-def ratio(seconds: dict[str, list[float]], case: str, baseline: str) -> Ratio:
+def ratio(timings: Timings, case: str, baseline: str) -> Ratio:
     """Median over rounds of time(case) / time(baseline), with the quartiles."""
+    seconds = timings.seconds
     per_round = [a / b for a, b in zip(seconds[case], seconds[baseline], strict=True)]
     if len(per_round) < 2:
         return Ratio(per_round[0], per_round[0], per_round[0])
@@ -101,12 +107,14 @@ def ratio(seconds: dict[str, list[float]], case: str, baseline: str) -> Ratio:
     return Ratio(q2, q1, q3)
 
 
-def print_times(title: str, seconds: dict[str, list[float]]) -> None:
+def print_times(title: str, timings: Timings) -> None:
     print(f"\n{title}")
-    width = max(len(name) for name in seconds)
-    for name, samples in seconds.items():
+    width = max(len(name) for name in timings.seconds)
+    for name, samples in timings.seconds.items():
         print(f"  {name:<{width}}  median {statistics.median(samples) * 1e3:9.1f} ms   "
               f"min {min(samples) * 1e3:9.1f} ms")
+    print(f"  small-op latency between rounds: median "
+          f"{statistics.median(timings.small_op_ms):.2f} ms, max {max(timings.small_op_ms):.2f} ms")
 
 
 def print_ratio(label: str, value: Ratio, goal: str = "", met: bool | None = None) -> None:

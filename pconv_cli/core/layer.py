@@ -105,7 +105,7 @@ class PartialConv2d(nn.Conv2d):
             and 2 * self.padding[0] <= kh
             and 2 * self.padding[1] <= kw
         )
-        if pooling_fits:  # several times cheaper than a 1-channel convolution
+        if pooling_fits:  # cheaper than a 1-channel convolution
             return F.avg_pool2d(m, self.kernel_size, self.stride, self.padding,
                                 count_include_pad=True)
         window_sum = F.conv2d(m, self.window_ones.to(m.dtype), None, self.stride, self.padding,
