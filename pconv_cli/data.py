@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,18 @@ def centre_crop(image: Image.Image, size: int) -> Image.Image:
 
 def _open_rgb(path: Path) -> Image.Image:
     return Image.fromarray((load_image(path) * 255).round().astype(np.uint8))
+
+
+def leave_stop_signals_to_the_trainer(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: loader workers ignore SIGTERM and SIGINT.
+
+    Schedulers and terminals signal the whole process group. A worker that died of the signal
+    would make the main process raise in the middle of a step instead of saving at the step's
+    end; ignoring it leaves the stop to the trainer, which then shuts its workers down (and a
+    worker whose trainer is gone exits by itself).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass(frozen=True)

@@ -382,6 +382,7 @@ def train(
         StepSampler,
         TrainingSamples,
         find_training_images,
+        leave_stop_signals_to_the_trainer,
         load_validation_set,
         split_validation,
     )
@@ -497,6 +498,7 @@ def train(
         pin_memory=device.type == "cuda",
         persistent_workers=False,
         prefetch_factor=4 if config.workers > 0 else None,
+        worker_init_fn=leave_stop_signals_to_the_trainer,
     )
 
     reported_bad: set[int] = set()

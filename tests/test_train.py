@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -139,21 +141,40 @@ def test_non_finite_loss_stops_with_step_and_term(photo_dir: Path, tmp_path: Pat
     assert not (run / "last.pt").exists()
 
 
-def test_sigterm_saves_a_resumable_checkpoint(photo_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("workers", "whole_group"),
+    [(0, False),
+     pytest.param(1, True, marks=pytest.mark.skipif(not Path("/proc/self/task").is_dir(),
+                                                    reason="needs Linux /proc"))],
+)
+def test_sigterm_saves_a_resumable_checkpoint(
+    photo_dir: Path, tmp_path: Path, workers: int, whole_group: bool
+) -> None:
+    # whole_group: as a scheduler or `kill -TERM -PGID` does, the loader worker gets it too
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "pconv_cli", "train", "--data", str(photo_dir), "--out",
-           str(run), *TINY, "--steps", "100000", "--val-fraction", "0.3"]
+           str(run), *TINY, "--workers", str(workers), "--steps", "100000",
+           "--val-fraction", "0.3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+                            env=env, start_new_session=True)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait until training is under way
         if line.startswith("step 3 "):
             break
-    proc.terminate()
+    if whole_group:
+        # The worker first, so that the trainer is mid-step when it would die of it.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert children, "the loader worker is not running"
+        for child in children:
+            os.kill(int(child), signal.SIGTERM)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.terminate()
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, out
-    assert "resume with: pconv train --resume" in out
+    assert "stopped by SIGTERM" in out and "resume with: pconv train --resume" in out, out
     step = load_checkpoint(run / "last.pt").train["step"]
     assert step >= 3
 
