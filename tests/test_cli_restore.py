@@ -11,20 +11,10 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from pconv_cli.checkpoint import save_checkpoint
 from pconv_cli.cli import app
-from pconv_cli.core import PConvUNet, UNetConfig
 from pconv_cli.inference import DEFAULT_MODEL_PATH
 
-CONFIG = UNetConfig(depth=3, width=8)
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, CONFIG, PConvUNet(CONFIG).state_dict())
-    return path
 
 
 @pytest.fixture(scope="module")

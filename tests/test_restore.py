@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from pconv_cli.checkpoint import save_checkpoint
-from pconv_cli.core import PConvUNet, UNetConfig
 from pconv_cli.errors import ConfigError
 from pconv_cli.export import export_onnx
 from pconv_cli.inference import OnnxInpainter, TorchInpainter
@@ -27,18 +25,10 @@ from pconv_cli.restore import (
 )
 from pconv_cli.restore_io import apply_orientation, read_image, write_image
 
-CONFIG = UNetConfig(depth=3, width=8)
 SIZE = (48, 64)  # height, width
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, CONFIG, PConvUNet(CONFIG).state_dict())
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -585,15 +575,22 @@ def test_interrupt_stops_cleanly_with_a_report_and_failures_csv(inpainter, tmp_p
     assert resumed.count("restored") + resumed.count("skipped") == 12
 
 
+class BatchRecordingInpainter(TorchInpainter):
+    """The real torch inpainter, recording how many images each model call holds."""
+
+    def inpaint(self, images, valid):
+        self.batches.append(len(images))
+        return super().inpaint(images, valid)
+
+    @classmethod
+    def load(cls, checkpoint: Path) -> BatchRecordingInpainter:
+        inpainter = cls.from_checkpoint(checkpoint, device="cpu")
+        inpainter.batches = []
+        return inpainter
+
+
 def test_same_size_images_are_inferred_in_batches(checkpoint, tmp_path):
-    class Recording(TorchInpainter):
-        batches: list[int] = []
-
-        def inpaint(self, images, valid):
-            self.batches.append(len(images))
-            return super().inpaint(images, valid)
-
-    recording = Recording.from_checkpoint(checkpoint, device="cpu")
+    recording = BatchRecordingInpainter.load(checkpoint)
     src, masks = tmp_path / "in", tmp_path / "masks"
     for i in range(8):
         write_pair(src, masks, f"{i}.png", photo(70 + i))
@@ -603,14 +600,7 @@ def test_same_size_images_are_inferred_in_batches(checkpoint, tmp_path):
 
 
 def test_a_model_call_holds_at_most_hd_size_squared_pixels(checkpoint, tmp_path):
-    class Recording(TorchInpainter):
-        batches: list[int] = []
-
-        def inpaint(self, images, valid):
-            self.batches.append(len(images))
-            return super().inpaint(images, valid)
-
-    recording = Recording.from_checkpoint(checkpoint, device="cpu")
+    recording = BatchRecordingInpainter.load(checkpoint)
     src, masks = tmp_path / "in", tmp_path / "masks"
     for i in range(4):
         write_pair(src, masks, f"{i}.png", photo(75 + i))
