@@ -20,9 +20,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .imaging import list_images, load_image, load_mask
-from .masks import MaskParams, generate_mask
+from .masks import PAPER_BAND_EDGES, MaskParams, generate_mask, mask_seed, sample_mask
 
 # Stream tags keep the generators of one sample independent of each other.
 _PICK, _AUGMENT, _MASK, _VAL_MASK = 0, 1, 2, 3
@@ -199,19 +199,45 @@ class StepSampler(Sampler[int]):
             step += 1
 
 
+def validation_masks(
+    size: int, params: MaskParams, seed: int, image_index: int,
+    edges: Sequence[float] = PAPER_BAND_EDGES,
+) -> list[np.ndarray]:
+    """One mask per hole-ratio band for validation image ``image_index`` (True = valid).
+
+    Drawn by the generator, steered into each band, whatever ``--masks`` the run trains on:
+    the validation set then covers small and large holes alike and stays the same when a
+    resumed run switches its training masks. A band the generator cannot reach at a small
+    ``size`` gets a free draw instead.
+    """
+    masks = []
+    for band, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=False)):
+        seed_b = mask_seed(seed, _VAL_MASK, image_index, band)
+        try:
+            masks.append(sample_mask(seed_b, size, params, band=(lo, hi), max_attempts=20).valid)
+        except ConfigError:
+            masks.append(sample_mask(seed_b, size, params).valid)
+    return masks
+
+
 def load_validation_set(
-    files: Sequence[Path], size: int, masks: MaskSource, seed: int
+    files: Sequence[Path], size: int, params: MaskParams, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, list[Path]]:
-    """Centre crops of the validation images and fixed masks (the same at every validation)."""
+    """Centre crops of the validation images, each paired with :func:`validation_masks`.
+
+    Returns images and masks with one entry per (image, band) pair, the same at every
+    validation, and the images used.
+    """
     images, valid, used = [], [], []
     for j, path in enumerate(files):
         try:
             crop = centre_crop(_open_rgb(path), size)
         except InputError:
             continue
-        images.append(_to_tensor(np.asarray(crop, dtype=np.float32) / 255.0))
-        m = masks.draw(np.random.default_rng([seed, _VAL_MASK, j]), size)
-        valid.append(torch.from_numpy(m[None].astype(np.float32)))
+        image = _to_tensor(np.asarray(crop, dtype=np.float32) / 255.0)
+        for m in validation_masks(size, params, seed, j):
+            images.append(image)
+            valid.append(torch.from_numpy(m[None].astype(np.float32)))
         used.append(path)
     if not images:
         raise InputError("no validation image could be decoded")

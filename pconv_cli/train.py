@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -369,6 +370,13 @@ def _first_bad_term(terms: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def _fingerprint(*tensors: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _batches(loader: DataLoader) -> Iterator[dict]:
     yield from loader
 
@@ -415,12 +423,13 @@ def train(
                                  for k, v in config.mask_params.items()})
     mask_source = MaskSource.from_folder(config.masks, mask_params)
     dataset = TrainingSamples(train_files, config.size, mask_source, config.seed)
-    val_images, val_masks, _ = load_validation_set(val_files, config.size, mask_source,
+    val_images, val_masks, val_used = load_validation_set(val_files, config.size, mask_params,
                                                    config.seed)
 
     # Model, loss, optimizer --------------------------------------------------------------
     torch.manual_seed(config.seed)  # the initial weights; data randomness is seeded per sample
     model = PConvUNet(config.model_config())
+    val_fingerprint = _fingerprint(val_images, val_masks)
     start_step, best_psnr = 0, -math.inf
     last_path = run / "last.pt"
     ckpt = None
@@ -431,6 +440,11 @@ def train(
         model.load_state_dict({k: v.float() for k, v in ckpt.model_state.items()})
         start_step = int(ckpt.train.get("step", 0))
         best_psnr = float(ckpt.train.get("best_psnr", -math.inf))
+        if ckpt.train.get("val_fingerprint") != val_fingerprint:
+            # Scores on another validation set (new --val-data, or a pconv that draws its
+            # validation masks differently) do not compare: best.pt starts over.
+            best_psnr = -math.inf
+            notes.append("validation set differs from the one before: best.pt starts over")
     elif config.init_from:
         source = load_checkpoint(config.init_from)
         if source.model_config != config.model_config():
@@ -486,7 +500,8 @@ def train(
             writer = SummaryWriter(str(run / "tensorboard"))
         except Exception:  # tensorboard is optional
             notes.append("TensorBoard not installed: metrics.csv only")
-    notes.append(f"{len(train_files)} training images, {len(val_images)} validation images")
+    notes.append(f"{len(train_files)} training images, {len(val_used)} validation images "
+                 f"× {len(val_images) // len(val_used)} hole-ratio bands")
     notes.append(f"device {device}" + (f", {ddp.world_size} processes" if ddp.enabled else ""))
     reporter.start(config, start_step, notes)
 
@@ -511,7 +526,7 @@ def train(
     def save_last() -> None:
         if ddp.is_main:
             _save(last_path, model, config, step, optimizer=optimizer, scaler=scaler,
-                  extra={"best_psnr": best_psnr})
+                  extra={"best_psnr": best_psnr, "val_fingerprint": val_fingerprint})
 
     with _StopRequest() as stop:
         batches = _batches(loader)

@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from pconv_cli.checkpoint import load_checkpoint, save_checkpoint
 from pconv_cli.cli import app
 from pconv_cli.core import InpaintingLoss, LossWeights, PConvUNet, UNetConfig
+from pconv_cli.data import find_training_images, load_validation_set
+from pconv_cli.masks import MaskParams, band_of, hole_ratio
 from pconv_cli.train import TrainConfig, train
 
 TINY = ["--depth", "3", "--width", "8", "--size", "64", "--batch-size", "2", "--workers", "0",
@@ -101,6 +103,7 @@ def test_straight_run_equals_half_then_resume(photo_dir: Path, tmp_path: Path) -
     assert run_cli("train", *common, "--out", str(halves), "--steps", "3")[0] == 0
     code, out = run_cli("train", "--resume", str(halves), "--steps", "6")
     assert code == 0, out
+    assert "best.pt starts over" not in out
     assert load_checkpoint(halves / "last.pt").train["step"] == 6
     assert max_weight_difference(straight / "last.pt", halves / "last.pt") < 1e-6
     # metrics.csv continues without duplicated steps
@@ -255,3 +258,34 @@ def test_sample_ids_do_not_depend_on_worker_count(photo_dir: Path) -> None:
     for a, b in zip(first_batches(0), first_batches(2), strict=True):
         assert torch.equal(a, b)
     assert not np.allclose(first_batches(0)[0].numpy(), first_batches(0)[1].numpy())
+
+
+def test_validation_pairs_each_image_with_one_mask_per_band(photo_dir: Path) -> None:
+    files = find_training_images(photo_dir)[:2]
+    images, masks, used = load_validation_set(files, 64, MaskParams(), seed=3)
+    assert used == files
+    assert images.shape == (2 * 6, 3, 64, 64) and masks.shape == (2 * 6, 1, 64, 64)
+    for i in range(len(images)):
+        assert torch.equal(images[i], images[i - i % 6])  # six masks on each image
+        assert band_of(hole_ratio(masks[i, 0].numpy() > 0.5)) == i % 6
+    again = load_validation_set(files, 64, MaskParams(), seed=3)[1]
+    assert torch.equal(masks, again)  # the same at every validation and on resume
+    assert not torch.equal(masks, load_validation_set(files, 64, MaskParams(), seed=4)[1])
+
+
+def test_resuming_on_another_validation_set_restarts_best(photo_dir: Path, tmp_path: Path) -> None:
+    run, noise = tmp_path / "run", tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):  # holes in noise cannot be predicted: a far lower PSNR than photos
+        Image.fromarray((rng.random((80, 96, 3)) * 255).astype(np.uint8)).save(noise / f"{i}.png")
+    common = [*TINY, "--val-every", "3", "--save-every", "3"]
+    assert run_cli("train", "--data", str(photo_dir), "--out", str(run), *common,
+                   "--val-fraction", "0.3", "--steps", "3")[0] == 0
+    photo_psnr = load_checkpoint(run / "best.pt").train["val_psnr"]
+    code, out = run_cli("train", "--resume", str(run), "--val-data", str(noise), "--steps", "6")
+    assert code == 0, out
+    assert "best.pt starts over" in out
+    best = load_checkpoint(run / "best.pt").train
+    assert best["step"] == 6 and best["val_psnr"] < photo_psnr
+    assert load_checkpoint(run / "last.pt").train["best_psnr"] == pytest.approx(best["val_psnr"])
