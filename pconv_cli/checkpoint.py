@@ -5,7 +5,7 @@ A checkpoint is a plain dict of tensors and built-in types, so it loads with
 
     {"format": "pconv-checkpoint", "format_version": 1, "pconv_version": "0.1.0",
      "model_config": {...UNetConfig...}, "model": state_dict,
-     "train": {...optional: step, phase, optimizer, scaler, rng, config...}}
+     "train": {...optional: step, phase, optimizer, scaler, rng, config, ema_model...}}
 """
 
 from __future__ import annotations
@@ -34,10 +34,17 @@ class Checkpoint:
     train: dict[str, Any] = field(default_factory=dict)
     pconv_version: str = __version__
 
+    @property
+    def inference_state(self) -> dict[str, torch.Tensor]:
+        """The weights to run: the run's weight average where it kept one (``--ema-decay``),
+        else ``model_state``. Training resumes from ``model_state`` itself."""
+        return self.train.get("ema_model") or self.model_state
+
     def build_model(self, device: str | torch.device = "cpu") -> PConvUNet:
-        """The network with these weights, in eval mode, in fp32."""
+        """The network with :attr:`inference_state`, in eval mode, in fp32."""
         model = PConvUNet(self.model_config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in self.model_state.items()}
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in self.inference_state.items()}
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:

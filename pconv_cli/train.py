@@ -77,6 +77,7 @@ class TrainConfig:
     lr: float = 2e-4
     finetune_steps: int = 0
     finetune_lr: float = 5e-5
+    ema_decay: float = 0.0  # 0 = off; else the decay of the weight average (e.g. 0.999)
     batch_size: int = 6
     seed: int = 0
     workers: int = 2
@@ -111,6 +112,9 @@ class TrainConfig:
             )
         if self.batch_size < 1 or self.steps < 0 or self.finetune_steps < 0:
             raise ConfigError("--batch-size must be ≥ 1 and the step counts ≥ 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"--ema-decay {self.ema_decay}: use 0 (off) or a decay in (0, 1), "
+                              "e.g. 0.999")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"--amp must be none, bf16 or fp16, not {self.amp!r}")
         if self.batch_size < 2 and self.size // multiple == 1:
@@ -288,6 +292,43 @@ def _save(
     save_checkpoint(path, net.config, net.state_dict(), train=train_state)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's weights and BatchNorm statistics.
+
+    After every optimizer step ``avg ← decay·avg + (1 − decay)·w`` for each floating-point
+    entry of the state dict (integer buffers are copied). With a small batch and a constant
+    learning rate the weights of one step are noisy; their average is what validation,
+    ``best.pt`` and the bundled model use. (``torch.optim.swa_utils.AveragedModel`` does the
+    same arithmetic but wraps the module, so its state dict would not load into a
+    ``PConvUNet``; a plain state dict keeps checkpoints one format.)
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float,
+                 state: dict[str, torch.Tensor] | None = None) -> None:
+        self.decay = decay
+        current = _unwrap(model).state_dict()
+        source = state if state is not None else current
+        if set(source) != set(current):
+            raise CheckpointError("the saved weight average does not fit the model")
+        self.state = {
+            k: v.detach().to(current[k].device,
+                             torch.float32 if v.is_floating_point() else v.dtype).clone()
+            for k, v in source.items()
+        }
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in _unwrap(model).state_dict().items():
+            if v.is_floating_point():
+                self.state[k].lerp_(v.detach().float(), 1.0 - self.decay)
+            else:
+                self.state[k].copy_(v)
+
+    def load_into(self, model: PConvUNet) -> PConvUNet:
+        model.load_state_dict(self.state)
+        return model
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation
 
@@ -453,7 +494,7 @@ def train(
                 f"width {source.model_config.width}) differs from --depth {config.depth} "
                 f"--width {config.width}"
             )
-        model.load_state_dict({k: v.float() for k, v in source.model_state.items()})
+        model.load_state_dict({k: v.float() for k, v in source.inference_state.items()})
         notes.append(f"weights from {config.init_from}")
     if config.sync_bn and ddp.enabled:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -477,6 +518,16 @@ def train(
         _set_rng_state(ckpt.train.get("rng", {}))
     for group in optimizer.param_groups:
         group["lr"] = lr_of(start_step, config)
+
+    average: WeightAverage | None = None
+    scored_model: torch.nn.Module = model  # what validation scores and best.pt keeps
+    if config.ema_decay > 0:
+        saved_average = ckpt.train.get("ema_model") if ckpt is not None else None
+        average = WeightAverage(model, config.ema_decay, saved_average)
+        scored_model = PConvUNet(config.model_config()).to(device).eval()
+        notes.append(f"weight average, decay {config.ema_decay:g}"
+                     + (f", from step {start_step}" if saved_average is None and start_step
+                        else ""))
 
     step_model: torch.nn.Module = model
     if ddp.enabled:
@@ -525,8 +576,11 @@ def train(
 
     def save_last() -> None:
         if ddp.is_main:
+            extra = {"best_psnr": best_psnr, "val_fingerprint": val_fingerprint}
+            if average is not None:
+                extra["ema_model"] = average.state
             _save(last_path, model, config, step, optimizer=optimizer, scaler=scaler,
-                  extra={"best_psnr": best_psnr, "val_fingerprint": val_fingerprint})
+                  extra=extra)
 
     with _StopRequest() as stop:
         batches = _batches(loader)
@@ -567,6 +621,8 @@ def train(
                     scaler.scale(terms["total"]).backward()
                     scaler.step(optimizer)
                     scaler.update()
+                    if average is not None:
+                        average.update(model)
                 except torch.OutOfMemoryError:
                     raise TrainingError(
                         f"out of GPU memory at step {step} (batch {config.batch_size}, size "
@@ -594,12 +650,14 @@ def train(
                     interval_steps, interval_start = 0, time.perf_counter()
 
                 if ddp.is_main and (step % config.val_every == 0 or step == config.total_steps):
-                    v_psnr, v_ssim, v_out = validate(model, val_images, val_masks, device,
-                                                     config.batch_size)
+                    if average is not None:
+                        average.load_into(scored_model)
+                    v_psnr, v_ssim, v_out = validate(scored_model, val_images, val_masks,
+                                                     device, config.batch_size)
                     improved = v_psnr > best_psnr
                     if improved:
                         best_psnr = v_psnr
-                        _save(run / "best.pt", model, config, step,
+                        _save(run / "best.pt", scored_model, config, step,
                               extra={"val_psnr": v_psnr, "val_ssim": v_ssim})
                     from PIL import Image
 
@@ -666,4 +724,5 @@ def bundle_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Non
     meta = {k: ckpt.train[k] for k in ("step", "val_psnr", "val_ssim", "best_psnr")
             if k in ckpt.train}
     meta["config"] = ckpt.train.get("config", {})
-    save_checkpoint(out, ckpt.model_config, ckpt.model_state, train=meta, half=True)
+    meta["weights"] = "average" if "ema_model" in ckpt.train else "last step"
+    save_checkpoint(out, ckpt.model_config, ckpt.inference_state, train=meta, half=True)

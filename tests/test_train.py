@@ -16,12 +16,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from pconv_cli.checkpoint import load_checkpoint, save_checkpoint
+from pconv_cli.checkpoint import load_checkpoint, load_model, save_checkpoint
 from pconv_cli.cli import app
 from pconv_cli.core import InpaintingLoss, LossWeights, PConvUNet, UNetConfig
 from pconv_cli.data import find_training_images, load_validation_set
 from pconv_cli.masks import MaskParams, band_of, hole_ratio
-from pconv_cli.train import TrainConfig, train
+from pconv_cli.train import TrainConfig, WeightAverage, bundle_weights, train
 
 TINY = ["--depth", "3", "--width", "8", "--size", "64", "--batch-size", "2", "--workers", "0",
         "--perceptual-weight", "0", "--style-weight", "0", "--log-every", "1",
@@ -289,3 +289,56 @@ def test_resuming_on_another_validation_set_restarts_best(photo_dir: Path, tmp_p
     best = load_checkpoint(run / "best.pt").train
     assert best["step"] == 6 and best["val_psnr"] < photo_psnr
     assert load_checkpoint(run / "last.pt").train["best_psnr"] == pytest.approx(best["val_psnr"])
+
+
+def test_weight_average_follows_the_ema_formula() -> None:
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=3, width=8))
+    decay = 0.75
+    average = WeightAverage(model, decay)
+    expected = {k: v.clone().double() if v.is_floating_point() else v.clone()
+                for k, v in model.state_dict().items()}
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+            model(torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32))  # moves BN statistics
+        average.update(model)
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                expected[k] = decay * expected[k] + (1 - decay) * v.double()
+            else:
+                expected[k] = v.clone()
+    for k, v in expected.items():
+        assert torch.allclose(average.state[k].to(v.dtype), v, atol=1e-6), k
+    assert int(average.state["encoder.1.bn.num_batches_tracked"]) == 3
+
+
+def test_weight_average_is_resumed_validated_and_bundled(photo_dir: Path, tmp_path: Path) -> None:
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    common = ["--data", str(photo_dir), *TINY, "--val-fraction", "0.3", "--ema-decay", "0.8",
+              "--val-every", "6"]
+    assert run_cli("train", *common, "--out", str(straight), "--steps", "6")[0] == 0
+    assert run_cli("train", *common, "--out", str(halves), "--steps", "3")[0] == 0
+    code, out = run_cli("train", "--resume", str(halves), "--steps", "6")
+    assert code == 0, out
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(halves / "last.pt")
+    for k, v in a.train["ema_model"].items():
+        assert torch.allclose(v.float(), b.train["ema_model"][k].float(), atol=1e-6), k
+    # what evaluate/export/restore build is the average, not the last step's weights
+    averaged, raw = a.train["ema_model"], a.model_state
+    built = load_model(straight / "last.pt").state_dict()
+    key = "encoder.1.conv.weight"
+    assert torch.equal(built[key], averaged[key]) and not torch.equal(built[key], raw[key])
+    best = load_checkpoint(straight / "best.pt")
+    assert best.train["step"] == 6 and torch.equal(best.model_state[key], averaged[key])
+    bundle_weights(straight / "last.pt", tmp_path / "bundled.pt")
+    bundled = load_checkpoint(tmp_path / "bundled.pt")
+    assert bundled.train["weights"] == "average"
+    assert torch.allclose(bundled.model_state[key].float(), averaged[key], atol=1e-2)
+
+
+def test_ema_decay_outside_zero_to_one_is_refused(photo_dir: Path, tmp_path: Path) -> None:
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(tmp_path / "r"), *TINY,
+                        "--ema-decay", "1.0")
+    assert code != 0 and "--ema-decay" in out
