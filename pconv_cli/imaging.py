@@ -18,6 +18,8 @@ from .fileio import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 MASK_THRESHOLD = 128  # grey levels >= this are holes in a white=hole file
+# ITU-R 601 luma, the weights Pillow uses for RGB → L.
+LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # zlib's run-length strategy: on two-level masks it encodes about twice as fast as the default
 # and gives smaller files; any PNG reader decodes it.
 _Z_RLE = 3

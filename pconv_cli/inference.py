@@ -19,8 +19,13 @@ from .checkpoint import load_checkpoint
 from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
+from .imaging import LUMA_601
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
+# Grey photographs saved as RGB (scans, JPEGs) keep a little chroma noise: a known pixel whose
+# channels differ by at most this counts as grey.
+GREY_TOLERANCE = 2.5 / 255
+_GREY_SAMPLE = 1 << 20  # known pixels looked at to decide (a strided sample of large images)
 
 
 def default_model_path() -> Path:
@@ -30,6 +35,32 @@ def default_model_path() -> Path:
             "or pass --model CKPT"
         )
     return DEFAULT_MODEL_PATH
+
+
+def is_grey(image: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether the known pixels of an H×W×3 image are grey: at 99.9% of them (a strided
+    sample of at most ~1 M) the channels differ by at most :data:`GREY_TOLERANCE`."""
+    known = image[valid]
+    if len(known) == 0:
+        return False
+    known = known[:: max(1, len(known) // _GREY_SAMPLE)]
+    spread = known.max(axis=1) - known.min(axis=1)
+    return float(np.quantile(spread, 0.999)) <= GREY_TOLERANCE
+
+
+def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """Fill grey images in grey: in an image whose known pixels are grey (:func:`is_grey`),
+    each hole pixel becomes the ITU-R 601 luma of the prediction in all three channels.
+
+    A network trained on colour photographs tints some of its fills; in a black-and-white
+    photograph that is a visible defect. The luma is also what ``restore`` writes for a grey
+    file. ``result`` is changed in place and returned.
+    """
+    for i in range(len(images)):
+        if is_grey(images[i], valid[i]):
+            hole = ~valid[i]
+            result[i][hole] = (result[i][hole] @ LUMA_601)[:, None]
+    return result
 
 
 class Inpainter(Protocol):
@@ -66,7 +97,7 @@ class TorchInpainter:
         padded, padded_mask, size = pad_to_multiple(image, mask, self.multiple)
         output = crop_to(self.model(padded, padded_mask), size).clamp(0, 1)
         result = composite(image, output, mask)
-        return result.permute(0, 2, 3, 1).cpu().numpy()
+        return keep_grey(images, valid, result.permute(0, 2, 3, 1).cpu().numpy())
 
 
 class OnnxInpainter:
@@ -178,7 +209,8 @@ class OnnxInpainter:
         mask = np.zeros((n, 1, th, tw), dtype=self._input_dtype)
         mask[:, 0, :h, :w] = valid
         (out,) = self.session.run(None, {"image": image, "mask": mask})
-        return np.ascontiguousarray(out[:, :, :h, :w].transpose(0, 2, 3, 1), dtype=np.float32)
+        result = np.ascontiguousarray(out[:, :, :h, :w].transpose(0, 2, 3, 1), dtype=np.float32)
+        return keep_grey(images, valid, result)
 
 
 def load_inpainter(

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedIm
 
 from .errors import InputError
 from .fileio import atomic_path
-from .imaging import hole_file_to_valid
+from .imaging import LUMA_601, hole_file_to_valid
 
 # Pillow refuses images above twice its MAX_IMAGE_PIXELS; the same point is our default.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
@@ -400,8 +400,7 @@ def native_color(rgb: np.ndarray, mode: str, dtype: np.dtype) -> np.ndarray:
         cmyk = Image.fromarray(rgb8).convert("CMYK")
         return np.asarray(cmyk)
     if mode in ("L", "LA"):
-        # ITU-R 601 luma, the weights Pillow uses for RGB → L.
-        rgb = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        rgb = (rgb @ LUMA_601)[..., None]
     return np.rint(rgb * _scale(dtype)).astype(dtype)
 
 
