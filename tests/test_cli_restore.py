@@ -50,6 +50,7 @@ def test_restore_exits_0_when_every_file_is_restored(checkpoint, tmp_path):
                                              str(checkpoint), "--device", "cpu"))
     assert result.exit_code == 0, result.output
     assert "restore summary" in result.output
+    assert "failures listed" not in result.output  # nothing failed: nothing to point at
     assert (tmp_path / "out" / "sub" / "b.jpg").is_file()
 
 
@@ -60,6 +61,7 @@ def test_restore_exits_1_and_lists_the_bad_file_in_failures_csv(checkpoint, tmp_
                                              str(checkpoint), "--device", "cpu"))
     assert result.exit_code == 1
     assert "broken.png" in result.output
+    assert "failures listed in" in result.output
     with open(tmp_path / "out" / "failures.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file"] for r in rows] == ["broken.png"]

@@ -198,7 +198,7 @@ def _summary(report: RestoreReport) -> None:
                               highlight=False, soft_wrap=True)
         if len(failed) > _SHOWN_FAILURES:
             err_console.print(f"  … and {len(failed) - _SHOWN_FAILURES} more", highlight=False)
-    if report.failures_csv is not None:
+    if failed and report.failures_csv is not None:  # the file is written either way
         console.print(f"failures listed in {escape(str(report.failures_csv))}", highlight=False)
     if report.interrupted:
         err_console.print("[yellow]interrupted[/]: rerun the same command to resume "
