@@ -686,18 +686,50 @@ def file_method_names(paths: Sequence[Path], reserved: Sequence[str] = ()) -> li
     return [str(p) for p in resolved]
 
 
+def parse_flips(value: str | int | Sequence[int]) -> list[int]:
+    """Flip-ensemble sizes from ``"1,4"`` (or an int or a list), checked, duplicates dropped."""
+    from .inference import check_flips
+
+    if isinstance(value, int):
+        parts: list = [value]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+    else:
+        parts = list(value)
+    flips: list[int] = []
+    for part in parts:
+        try:
+            number = int(part)
+        except ValueError:
+            raise ConfigError(f"--flips {value}: give 1, 2 or 4, or a list such as 1,4") from None
+        if check_flips(number) not in flips:
+            flips.append(number)
+    if not flips:
+        raise ConfigError("--flips: give 1, 2 or 4, or a list such as 1,4")
+    return flips
+
+
+def flips_name(name: str, flips: int) -> str:
+    """A model's name in a report: ``pconv``, or ``pconv-flips4`` for a 4-flip ensemble."""
+    return name if flips == 1 else f"{name}-flips{flips}"
+
+
 def build_methods(
     models: Sequence[str | os.PathLike] = (),
     onnx: Sequence[str | os.PathLike] = (),
     methods: Sequence[str] = (),
     device: str = "auto",
+    flips: Sequence[int] = (1,),
 ) -> list[Any]:
     """Inpainters for checkpoints, ONNX files and named methods (see :data:`KNOWN_METHODS`).
 
-    Classical methods are built first, so a missing optional dependency fails before any
-    model is loaded.
+    Each model (a checkpoint, an ONNX file or ``pconv``) is scored once per entry of
+    ``flips``: alone for 1, as a flip ensemble (``inference.FLIP_AXES``) for 2 and 4, named
+    by :func:`flips_name`. Classical methods are built first, so a missing optional dependency
+    fails before any model is loaded.
     """
     names = parse_methods(list(methods))
+    flips = parse_flips(list(flips))
     if not (models or onnx or names):
         raise ConfigError(
             "nothing to evaluate: give --model CKPT, --onnx FILE or --method NAMES "
@@ -708,35 +740,36 @@ def build_methods(
     file_names = file_method_names(files, reserved=names)
     built: list[Any] = []
     for path, name in zip(files[:len(models)], file_names[:len(models)], strict=True):
-        built.append(_torch_inpainter(path, device, name))
+        built += [_torch_inpainter(path, device, flips_name(name, f), f) for f in flips]
     for path, name in zip(files[len(models):], file_names[len(models):], strict=True):
-        built.append(_onnx_inpainter(path, device, name))
+        built += [_onnx_inpainter(path, device, flips_name(name, f), f) for f in flips]
     for name in names:
         if name == "pconv":
             from .inference import default_model_path
 
-            built.append(_torch_inpainter(default_model_path(), device, "pconv"))
+            built += [_torch_inpainter(default_model_path(), device, flips_name("pconv", f), f)
+                      for f in flips]
         else:
             built.append(classical[name])
     return built
 
 
-def _torch_inpainter(path: Path, device: str, name: str) -> Any:
+def _torch_inpainter(path: Path, device: str, name: str, flips: int) -> Any:
     from .inference import TorchInpainter
 
-    inpainter = TorchInpainter.from_checkpoint(path, device, name=name)
+    inpainter = TorchInpainter.from_checkpoint(path, device, name=name, flips=flips)
     inpainter.path = Path(path)
     return inpainter
 
 
-def _onnx_inpainter(path: Path, device: str, name: str) -> Any:
+def _onnx_inpainter(path: Path, device: str, name: str, flips: int) -> Any:
     try:
         from .inference import OnnxInpainter
     except ImportError:
         raise ConfigError(
             "--onnx: this pconv has no ONNX Runtime inpainter; upgrade pconv"
         ) from None
-    inpainter = OnnxInpainter(path, device=device, name=name)
+    inpainter = OnnxInpainter(path, device=device, name=name, flips=flips)
     inpainter.path = Path(path)
     return inpainter
 

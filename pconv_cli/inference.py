@@ -4,11 +4,18 @@ An inpainter takes a batch of same-size images (N×H×W×3 float32 in [0, 1]) an
 (N×H×W bool, True = valid) and returns the composite (known pixels are the input's own).
 Any size works: inputs are padded to a multiple of 2^depth (the padding counts as hole) and
 cropped back.
+
+``flips`` (2 or 4) averages the model over mirrored copies of each input (a self-ensemble:
+the mirror image, then also the upside-down and the rotated-by-180° copies), each mirrored
+back before averaging. The network is not exactly mirror-symmetric (stride-2 windows, padding
+at the bottom and right), so the copies disagree a little and their mean is a better fill;
+it costs ``flips`` model calls. Measured in docs/model-card.md.
 """
 
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +33,12 @@ DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
 # channels differ by at most this counts as grey.
 GREY_TOLERANCE = 2.5 / 255
 _GREY_SAMPLE = 1 << 20  # known pixels looked at to decide (a strided sample of large images)
+# The axes (of N×H×W[×C] arrays) mirrored for each member of a flip ensemble.
+FLIP_AXES: dict[int, tuple[tuple[int, ...], ...]] = {
+    1: ((),),
+    2: ((), (2,)),
+    4: ((), (2,), (1,), (1, 2)),
+}
 
 
 def default_model_path() -> Path:
@@ -63,6 +76,12 @@ def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.n
     return result
 
 
+def check_flips(flips: int) -> int:
+    if flips not in FLIP_AXES:
+        raise ConfigError(f"--flips {flips}: choose 1 (no ensemble), 2 or 4")
+    return flips
+
+
 class Inpainter(Protocol):
     name: str
     multiple: int  # native sizes are multiples of this
@@ -71,25 +90,57 @@ class Inpainter(Protocol):
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray: ...
 
 
-class TorchInpainter:
-    """A :class:`PConvUNet` in eval mode on one device."""
+class _ModelInpainter(ABC):
+    """What the torch and ONNX Runtime inpainters share: the flip ensemble and grey fills
+    around one model call, ``_composite``."""
 
-    def __init__(self, model: PConvUNet, device: str | torch.device = "cpu", name: str = "model"):
+    name: str
+    flips: int = 1
+
+    @abstractmethod
+    def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """One model call: the composite of the model's output with the known pixels."""
+
+    def _describe_flips(self) -> str:
+        return f", {self.flips} flips" if self.flips > 1 else ""
+
+    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        valid = np.asarray(valid, dtype=bool)
+        if self.flips == 1:
+            return keep_grey(images, valid, self._composite(images, valid))
+        total = np.zeros(images.shape, dtype=np.float32)
+        for axes in FLIP_AXES[self.flips]:
+            out = self._composite(np.flip(images, axes), np.flip(valid, axes))
+            total += np.flip(out, axes)
+        total /= self.flips
+        # The mean of equal known pixels can round differently: put the input's back.
+        result = np.where(valid[..., None], images, total)
+        return keep_grey(images, valid, result)
+
+
+class TorchInpainter(_ModelInpainter):
+    """A :class:`PConvUNet` in eval mode on one device; ``flips``: see the module docstring."""
+
+    def __init__(self, model: PConvUNet, device: str | torch.device = "cpu", name: str = "model",
+                 *, flips: int = 1):
         self.device = resolve_device(str(device)) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         self.multiple = model.config.multiple
         self.name = name
-        self.backend = f"torch {self.device.type}"
+        self.flips = check_flips(flips)
+        self.backend = f"torch {self.device.type}{self._describe_flips()}"
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, device: str = "auto", name: str | None = None
+        cls, path: str | os.PathLike, device: str = "auto", name: str | None = None,
+        *, flips: int = 1,
     ) -> TorchInpainter:
         model = load_checkpoint(path).build_model("cpu")
-        return cls(model, device, name or Path(path).stem)
+        return cls(model, device, name or Path(path).stem, flips=flips)
 
     @torch.inference_mode()
-    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         image = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         image = image.permute(0, 3, 1, 2).to(self.device)
         mask = torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float32))[:, None]
@@ -97,10 +148,10 @@ class TorchInpainter:
         padded, padded_mask, size = pad_to_multiple(image, mask, self.multiple)
         output = crop_to(self.model(padded, padded_mask), size).clamp(0, 1)
         result = composite(image, output, mask)
-        return keep_grey(images, valid, result.permute(0, 2, 3, 1).cpu().numpy())
+        return result.permute(0, 2, 3, 1).cpu().numpy()
 
 
-class OnnxInpainter:
+class OnnxInpainter(_ModelInpainter):
     """A model exported by ``pconv export --onnx``, run with ONNX Runtime.
 
     The file's metadata says what sizes it takes (``multiple``, and ``static_size`` for a
@@ -112,7 +163,7 @@ class OnnxInpainter:
     the provider actually used is read back from the session, reported in ``backend``, and an
     explicit ``cuda`` that did not get the GPU is a :class:`DeviceError`.
     ``threads``: intra-op threads; defaults to torch's count (which honours OMP_NUM_THREADS),
-    so both backends use the same share of the machine.
+    so both backends use the same share of the machine. ``flips``: see the module docstring.
     """
 
     def __init__(
@@ -122,9 +173,11 @@ class OnnxInpainter:
         name: str | None = None,
         *,
         threads: int | None = None,
+        flips: int = 1,
     ) -> None:
         import onnxruntime as ort
 
+        self.flips = check_flips(flips)
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: ONNX model not found")
@@ -168,7 +221,7 @@ class OnnxInpainter:
                 f"{', '.join(used)}); check the CUDA and cuDNN libraries or use --device cpu"
             )
         self.provider = used[0]
-        self.backend = f"onnxruntime {self.provider}"
+        self.backend = f"onnxruntime {self.provider}{self._describe_flips()}"
         self.name = name or path.stem
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.multiple, self.fixed_size = self._read_shape(path)
@@ -192,8 +245,7 @@ class OnnxInpainter:
         fixed = (dims[2], dims[3]) if all(isinstance(d, int) for d in dims[2:4]) else None
         return multiple, fixed
 
-    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, dtype=np.float32)
+    def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         n, h, w = images.shape[:3]
         if self.fixed_size is not None:
             th, tw = self.fixed_size
@@ -209,19 +261,20 @@ class OnnxInpainter:
         mask = np.zeros((n, 1, th, tw), dtype=self._input_dtype)
         mask[:, 0, :h, :w] = valid
         (out,) = self.session.run(None, {"image": image, "mask": mask})
-        result = np.ascontiguousarray(out[:, :, :h, :w].transpose(0, 2, 3, 1), dtype=np.float32)
-        return keep_grey(images, valid, result)
+        return np.ascontiguousarray(out[:, :, :h, :w].transpose(0, 2, 3, 1), dtype=np.float32)
 
 
 def load_inpainter(
     model: str | os.PathLike | None = None,
     onnx: str | os.PathLike | None = None,
     device: str = "auto",
+    flips: int = 1,
 ) -> Inpainter:
     """The inpainter for ``--model CKPT`` or ``--onnx FILE``; the bundled model without either."""
     if model is not None and onnx is not None:
         raise ConfigError("give --model or --onnx, not both")
+    check_flips(flips)
     if onnx is not None:
-        return OnnxInpainter(onnx, device)
+        return OnnxInpainter(onnx, device, flips=flips)
     return TorchInpainter.from_checkpoint(model if model is not None else default_model_path(),
-                                          device)
+                                          device, flips=flips)

@@ -140,3 +140,23 @@ def test_an_onnx_export_scores_like_its_checkpoint(files, tmp_path):
     assert np.isclose(onnx_scores["ssim"], torch_scores["ssim"], atol=1e-4)
     backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
     assert backends["tiny.onnx"].startswith("onnxruntime ")
+
+
+def test_flips_scores_each_model_alone_and_as_an_ensemble(files, tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--model", str(files["model"]), "--flips", "1,4", "--device", "cpu",
+                 "--json", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert list(doc["methods"]) == ["tiny", "tiny-flips4"]
+    backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
+    assert backends == {"tiny": "torch cpu", "tiny-flips4": "torch cpu, 4 flips"}
+    alone, ensemble = (doc["methods"][n]["overall"]["l1"] for n in ("tiny", "tiny-flips4"))
+    assert alone != ensemble
+
+
+@pytest.mark.parametrize("value", ["3", "two", ","])
+def test_a_bad_flips_value_is_one_line_and_exit_1(files, value):
+    result = run(files, "--model", str(files["model"]), "--flips", value)
+    assert result.exit_code == 1
+    assert "--flips" in result.output and "Traceback" not in result.output

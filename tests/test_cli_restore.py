@@ -54,6 +54,33 @@ def test_restore_exits_0_when_every_file_is_restored(checkpoint, tmp_path):
     assert (tmp_path / "out" / "sub" / "b.jpg").is_file()
 
 
+def test_restore_with_a_flip_ensemble_says_so_and_differs_only_in_the_holes(checkpoint,
+                                                                            tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    outputs = {}
+    for flips in (1, 4):
+        out = tmp_path / f"out{flips}"
+        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
+                                                 "--device", "cpu", "--flips", str(flips)))
+        assert result.exit_code == 0, result.output
+        assert ("4 flips" in result.output) == (flips == 4)
+        outputs[flips] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+    hole = np.zeros((40, 56), bool)
+    hole[8:20, 10:30] = True
+    assert np.array_equal(outputs[1][~hole], outputs[4][~hole])
+    assert np.abs(outputs[1][hole] - outputs[4][hole]).max() > 0
+
+
+def test_restore_refuses_a_flip_count_it_does_not_have(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--flips", "3"))
+    assert result.exit_code == 1
+    assert "--flips 3: choose 1 (no ensemble), 2 or 4" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_restore_exits_1_and_lists_the_bad_file_in_failures_csv(checkpoint, tmp_path):
     src, masks = make_folder(tmp_path)
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")

@@ -1,4 +1,5 @@
-"""Inpainters: grey images are filled in grey, by the torch and the ONNX Runtime backends."""
+"""Inpainters: grey images are filled in grey and flip ensembles average mirrored model calls,
+by the torch and the ONNX Runtime backends."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ import pytest
 import torch
 from skimage import data
 
-from pconv_cli.core import composite
+from pconv_cli.core import composite, crop_to, pad_to_multiple
+from pconv_cli.errors import ConfigError
 from pconv_cli.export import export_onnx
 from pconv_cli.imaging import LUMA_601
-from pconv_cli.inference import GREY_TOLERANCE, OnnxInpainter, TorchInpainter, is_grey
+from pconv_cli.inference import (
+    GREY_TOLERANCE,
+    OnnxInpainter,
+    TorchInpainter,
+    is_grey,
+    load_inpainter,
+)
 
 
 def grey_photo() -> np.ndarray:
@@ -84,3 +92,57 @@ def test_grey_fill_is_the_luma_of_the_prediction(checkpoint):
     luma = expected[~valid] @ LUMA_601
     assert np.allclose(out[~valid], luma[:, None], atol=1e-5)
     assert not np.allclose(expected[~valid], luma[:, None], atol=1e-3)  # it was tinted
+
+
+def mirrored_mean(model, image: np.ndarray, valid: np.ndarray, flip_dims) -> np.ndarray:
+    """Brute force: the model on each mirrored copy (padded, as the inpainter pads), mirrored
+    back, averaged, composited with the known pixels."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    m = torch.from_numpy(valid.astype(np.float32))[None, None]
+    outputs = []
+    with torch.inference_mode():
+        for dims in flip_dims:
+            fx, fm = x.flip(dims) if dims else x, m.flip(dims) if dims else m
+            padded, padded_mask, size = pad_to_multiple(fx * fm, fm, model.config.multiple)
+            out = crop_to(model(padded, padded_mask), size).clamp(0, 1)
+            outputs.append(out.flip(dims) if dims else out)
+    mean = torch.stack(outputs).mean(0)
+    return composite(x, mean, m)[0].permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize(("flips", "flip_dims"), [(2, [(), (3,)]),
+                                                  (4, [(), (3,), (2,), (2, 3)])])
+def test_a_flip_ensemble_is_the_mean_of_the_model_on_mirrored_copies(checkpoint, flips,
+                                                                     flip_dims):
+    image = colour_photo()[:60, :90]  # not a multiple of 8: the copies are padded
+    valid = holes((60, 90))
+    single = TorchInpainter.from_checkpoint(checkpoint, device="cpu")
+    ensemble = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=flips)
+    out = ensemble.inpaint((image * valid[..., None])[None], valid[None])[0]
+
+    expected = mirrored_mean(ensemble.model, image, valid, flip_dims)
+    assert np.allclose(out, expected, atol=1e-5)  # float32 sums in another order
+    assert np.array_equal(out[valid], image[valid])  # known pixels are the input's, exactly
+    alone = single.inpaint((image * valid[..., None])[None], valid[None])[0]
+    assert np.abs(out - alone)[~valid].max() > 1e-3  # the mirrored copies do disagree
+    assert ensemble.backend == f"torch cpu, {flips} flips"
+
+
+def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model):
+    images = np.stack([colour_photo(), grey_photo()])
+    valid = np.stack([holes(), holes()])
+    masked = images * valid[..., None]
+    torch_out = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=4).inpaint(
+        masked, valid)
+    ort = OnnxInpainter(onnx_model, device="cpu", flips=4)
+    ort_out = ort.inpaint(masked, valid)
+    assert np.allclose(ort_out, torch_out, atol=1e-4)
+    assert ort.backend == "onnxruntime CPUExecutionProvider, 4 flips"
+    fill = ort_out[1][~valid[1]]  # grey fills survive the ensemble
+    assert np.allclose(fill[:, 0], fill[:, 2])
+
+
+@pytest.mark.parametrize("flips", [0, 3, 8])
+def test_other_flip_counts_are_refused(checkpoint, flips):
+    with pytest.raises(ConfigError, match="choose 1 .* 2 or 4"):
+        load_inpainter(model=checkpoint, device="cpu", flips=flips)

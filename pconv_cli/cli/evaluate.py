@@ -127,6 +127,10 @@ def evaluate_command(
     method: Annotated[list[str] | None, typer.Option(
         "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), "
                          "biharmonic, mean.", rich_help_panel=_WHAT, show_default=False)] = None,
+    flips: Annotated[str, typer.Option(
+        "--flips", help="Score each model alone (1) or as an ensemble over 2 or 4 mirrored "
+                        "copies of each input; a comma list such as 1,4 scores each (named "
+                        "NAME-flips4).", rich_help_panel=_WHAT)] = "1",
     pairs: Annotated[Literal["seeded", "all"], typer.Option(
         "--pairs", help="seeded: each mask once, with an image drawn by --seed; all: every "
                         "image with every mask.", rich_help_panel=_DATA)] = "seeded",
@@ -167,7 +171,7 @@ def evaluate_command(
         rich_help_panel=_RUN)] = "auto",
 ) -> None:
     """Score models and classical methods per hole-to-image ratio band (the paper's table)."""
-    from ..evaluate import build_methods, default_workers, evaluate, make_pairs
+    from ..evaluate import build_methods, default_workers, evaluate, make_pairs, parse_flips
     from ..masks import parse_bands, parse_size
 
     if samples and out is None:
@@ -176,7 +180,8 @@ def evaluate_command(
         raise ConfigError("--size and --native exclude each other: choose one")
     edges = parse_bands(bands)
     size_hw = parse_size(size) if size is not None else None
-    methods = build_methods(model or [], onnx or [], method or [], device)
+    methods = build_methods(model or [], onnx or [], method or [], device,
+                            parse_flips(flips))
     with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:
         pair_set = make_pairs(images, masks, pairing=pairs, seed=seed, edges=edges,
                               invert=invert, progress=progress)

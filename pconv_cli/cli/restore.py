@@ -79,6 +79,9 @@ def restore_command(
     device: Annotated[str, typer.Option(
         help="auto, cpu or cuda; cuda without a usable GPU is an error.",
         rich_help_panel=_MODEL)] = "auto",
+    flips: Annotated[int, typer.Option(
+        help="1, or 2 or 4: average the model over that many mirrored copies of each input "
+             "(better fills, that many times the model time).", rich_help_panel=_MODEL)] = 1,
     masks: Annotated[Path | None, typer.Option(
         "--masks", help="Mask folder mirroring IN: sub/a.jpg pairs with sub/a.* (or sub/a.jpg.*).",
         rich_help_panel=_MASKS)] = None,
@@ -142,7 +145,8 @@ def restore_command(
         shard=shard_for_rank(parse_shard(shard) if shard else None),
     )
     options.validate()
-    inpainter = load_inpainter(model=model, onnx=onnx, device=rank_device(device))
+    inpainter = load_inpainter(model=model, onnx=onnx, device=rank_device(device),
+                               flips=flips)
     where = f" · shard {options.shard[0]}/{options.shard[1]}" if options.shard else ""
     console.print(f"[bold]pconv restore[/] {escape(str(input_path))} → {escape(str(output))} "
                   f"with {escape(inpainter.name)} ({inpainter.backend}){where}", highlight=False)
