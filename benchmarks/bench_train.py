@@ -6,11 +6,15 @@ at batch 4 and 256², for the paper's 256² network (depth 7, width 64) and a ha
 shapes; only its mask arithmetic differs (see naive_pconv.py). Goal: ≥ 1.5× the naive
 baseline's steps/s.
 
-    python benchmarks/bench_train.py [--threads 2] [--rounds 3] [--warmup 1]
+``--only amp`` times the half-width net's step in fp32 against ``pconv train --amp bf16``
+(bfloat16 autocast; the mask arithmetic and the loss stay fp32).
+
+    python benchmarks/bench_train.py [--threads 2] [--rounds 3] [--warmup 1] [--only layout,amp]
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 
 import torch
@@ -22,7 +26,7 @@ from pconv_cli.core import InpaintingLoss, LossWeights, PConvUNet, UNetConfig
 BATCH, SIZE = 4, 256
 
 
-def step_function(model: torch.nn.Module, channels_last: bool):
+def step_function(model: torch.nn.Module, channels_last: bool, bf16: bool = False):
     model = copy.deepcopy(model).train()
     image = torch.rand(BATCH, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
     mask = hole_mask(BATCH, SIZE, SIZE)
@@ -34,7 +38,9 @@ def step_function(model: torch.nn.Module, channels_last: bool):
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
 
     def step() -> None:
-        terms = criterion(model(image, mask), image, mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            output = model(image, mask)
+        terms = criterion(output.float(), image, mask)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
@@ -43,8 +49,27 @@ def step_function(model: torch.nn.Module, channels_last: bool):
 
 
 def main() -> None:
+    only = argparse.ArgumentParser(add_help=False)
+    only.add_argument("--only", default="layout,amp")
+    parts = set(only.parse_known_args()[0].only.split(","))
     options = parse_options(__doc__.splitlines()[0], rounds=3, warmup=1)
     print(f"{__doc__.splitlines()[0]}\n{describe_machine(options)}; batch {BATCH}, {SIZE}²")
+    if "layout" in parts:
+        compare_layouts(options)
+    if "amp" in parts:
+        compare_bf16(options)
+
+
+def compare_bf16(options) -> None:
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=7, width=32))
+    cases = {"fp32": step_function(model, False), "bf16": step_function(model, False, True)}
+    seconds = interleaved(cases, options.rounds, options.warmup)
+    print_times("half-width net, contiguous: seconds per training step", seconds)
+    print_ratio("bf16 autocast speed-up", ratio(seconds, "fp32", "bf16"))
+
+
+def compare_layouts(options) -> None:
     for label, width in (("paper net (depth 7, width 64)", 64), ("half-width net", 32)):
         torch.manual_seed(0)
         model = PConvUNet(UNetConfig(depth=7, width=width))
