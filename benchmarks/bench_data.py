@@ -15,30 +15,20 @@ is a full epoch over the photos, so the figure is the steady state of a long run
 from __future__ import annotations
 
 import argparse
-import math
 
-import numpy as np
 from common import describe_machine, interleaved, parse_options, print_ratio, print_times, ratio
-from PIL import Image
 
 from pconv_cli import data as data_module
-from pconv_cli.data import DecodedImages, MaskSource, TrainingSamples, find_training_images
+from pconv_cli.data import (
+    DecodedImages,
+    MaskSource,
+    TrainingSamples,
+    find_training_images,
+    rescale_then_crop,
+)
 from pconv_cli.masks import MaskParams
 
 SIZE = 256
-
-
-def rescale_then_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
-    """The baseline: rescale the whole photo, then crop."""
-    w, h = image.size
-    short = min(w, h)
-    scale = rng.uniform(size, max(size, short)) / short
-    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
-    if (nw, nh) != (w, h):
-        image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    x = int(rng.integers(0, nw - size + 1))
-    y = int(rng.integers(0, nh - size + 1))
-    return image.crop((x, y, x + size, y + size))
 
 
 def main() -> None:

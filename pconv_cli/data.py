@@ -86,6 +86,21 @@ def random_rescale_crop(image: Image.Image, size: int, rng: np.random.Generator)
     return image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
 
 
+def rescale_then_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    """What :func:`random_rescale_crop` computes, done the straightforward way: rescale the
+    whole photo, then crop (the same random draws, in the same order). Its reference in the
+    tests and the baseline of ``benchmarks/bench_data.py``."""
+    w, h = image.size
+    short = min(w, h)
+    scale = rng.uniform(size, max(size, short)) / short
+    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
+    if (nw, nh) != (w, h):
+        image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    x = int(rng.integers(0, nw - size + 1))
+    y = int(rng.integers(0, nh - size + 1))
+    return image.crop((x, y, x + size, y + size))
+
+
 def centre_crop(image: Image.Image, size: int) -> Image.Image:
     w, h = image.size
     scale = size / min(w, h)

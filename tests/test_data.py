@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +10,7 @@ from PIL import Image
 from skimage import data
 
 from pconv_cli import data as data_module
-from pconv_cli.data import DecodedImages, random_rescale_crop
-
-
-def rescale_then_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
-    """Brute force: rescale the whole photo, then crop (the same random draws, in order)."""
-    w, h = image.size
-    short = min(w, h)
-    scale = rng.uniform(size, max(size, short)) / short
-    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
-    if (nw, nh) != (w, h):
-        image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    x = int(rng.integers(0, nw - size + 1))
-    y = int(rng.integers(0, nh - size + 1))
-    return image.crop((x, y, x + size, y + size))
+from pconv_cli.data import DecodedImages, random_rescale_crop, rescale_then_crop
 
 
 @pytest.mark.parametrize("photo_scale", [1, 6])  # downscales by up to 3× and by up to 18×
