@@ -64,6 +64,18 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
+def _draw_rescaled_crop(width: int, height: int, size: int,
+                        rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """The random draws of a rescale-and-crop: the rescaled size (nw, nh) and the crop's
+    corner (x, y) in it."""
+    short = min(width, height)
+    scale = rng.uniform(size, max(size, short)) / short
+    nw, nh = max(size, math.ceil(width * scale)), max(size, math.ceil(height * scale))
+    x = int(rng.integers(0, nw - size + 1))
+    y = int(rng.integers(0, nh - size + 1))
+    return nw, nh, x, y
+
+
 def random_rescale_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
     """Rescale keeping the aspect ratio (short side uniform in [size, max(size, own)]), then
     a random size×size crop.
@@ -73,12 +85,7 @@ def random_rescale_crop(image: Image.Image, size: int, rng: np.random.Generator)
     of large downscales), at a small fraction of the cost.
     """
     w, h = image.size
-    short = min(w, h)
-    target_short = rng.uniform(size, max(size, short))
-    scale = target_short / short
-    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
-    x = int(rng.integers(0, nw - size + 1))
-    y = int(rng.integers(0, nh - size + 1))
+    nw, nh, x, y = _draw_rescaled_crop(w, h, size, rng)
     if (nw, nh) == (w, h):
         return image.crop((x, y, x + size, y + size))
     sx, sy = w / nw, h / nh  # source pixels per output pixel, as resize((nw, nh)) uses
@@ -88,16 +95,11 @@ def random_rescale_crop(image: Image.Image, size: int, rng: np.random.Generator)
 
 def rescale_then_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
     """What :func:`random_rescale_crop` computes, done the straightforward way: rescale the
-    whole photo, then crop (the same random draws, in the same order). Its reference in the
-    tests and the baseline of ``benchmarks/bench_data.py``."""
-    w, h = image.size
-    short = min(w, h)
-    scale = rng.uniform(size, max(size, short)) / short
-    nw, nh = max(size, math.ceil(w * scale)), max(size, math.ceil(h * scale))
-    if (nw, nh) != (w, h):
+    whole photo, then crop (the same random draws). Its reference in the tests and the
+    baseline of ``benchmarks/bench_data.py``."""
+    nw, nh, x, y = _draw_rescaled_crop(*image.size, size, rng)
+    if (nw, nh) != image.size:
         image = image.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    x = int(rng.integers(0, nw - size + 1))
-    y = int(rng.integers(0, nh - size + 1))
     return image.crop((x, y, x + size, y + size))
 
 

@@ -719,17 +719,17 @@ def build_methods(
     onnx: Sequence[str | os.PathLike] = (),
     methods: Sequence[str] = (),
     device: str = "auto",
-    flips: Sequence[int] = (1,),
+    flips: str | Sequence[int] = (1,),
 ) -> list[Any]:
     """Inpainters for checkpoints, ONNX files and named methods (see :data:`KNOWN_METHODS`).
 
     Each model (a checkpoint, an ONNX file or ``pconv``) is scored once per entry of
-    ``flips``: alone for 1, as a flip ensemble (``inference.FLIP_AXES``) for 2 and 4, named
-    by :func:`flips_name`. Classical methods are built first, so a missing optional dependency
-    fails before any model is loaded.
+    ``flips`` (a list, or ``"1,4"`` as ``--flips`` takes it): alone for 1, as a flip ensemble
+    (``inference.FLIP_AXES``) for 2 and 4, named by :func:`flips_name`. Classical methods are
+    built first, so a missing optional dependency fails before any model is loaded.
     """
     names = parse_methods(list(methods))
-    flips = parse_flips(list(flips))
+    flips = parse_flips(flips)
     if not (models or onnx or names):
         raise ConfigError(
             "nothing to evaluate: give --model CKPT, --onnx FILE or --method NAMES "

@@ -25,7 +25,6 @@ from pconv_cli.evaluate import (
     fit_image,
     hide_holes,
     make_pairs,
-    parse_flips,
     resize_mask,
 )
 from pconv_cli.imaging import load_image, load_mask
@@ -42,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pair_set = make_pairs(args.images, args.masks)
-    methods = build_methods(args.model, (), [args.method], "cpu", parse_flips(args.flips))
+    methods = build_methods(args.model, (), [args.method], "cpu", args.flips)
     errors: dict[str, dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for pair in pair_set.pairs:
         valid = load_mask(pair.mask.path)

@@ -171,7 +171,7 @@ def evaluate_command(
         rich_help_panel=_RUN)] = "auto",
 ) -> None:
     """Score models and classical methods per hole-to-image ratio band (the paper's table)."""
-    from ..evaluate import build_methods, default_workers, evaluate, make_pairs, parse_flips
+    from ..evaluate import build_methods, default_workers, evaluate, make_pairs
     from ..masks import parse_bands, parse_size
 
     if samples and out is None:
@@ -180,8 +180,7 @@ def evaluate_command(
         raise ConfigError("--size and --native exclude each other: choose one")
     edges = parse_bands(bands)
     size_hw = parse_size(size) if size is not None else None
-    methods = build_methods(model or [], onnx or [], method or [], device,
-                            parse_flips(flips))
+    methods = build_methods(model or [], onnx or [], method or [], device, flips)
     with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:
         pair_set = make_pairs(images, masks, pairing=pairs, seed=seed, edges=edges,
                               invert=invert, progress=progress)
