@@ -81,7 +81,7 @@ def restore_command(
         rich_help_panel=_MODEL)] = "auto",
     flips: Annotated[int, typer.Option(
         help="1, or 2 or 4: average the model over that many mirrored copies of each input "
-             "(better fills, that many times the model time).", rich_help_panel=_MODEL)] = 1,
+             "(better fills; that many model calls per input).", rich_help_panel=_MODEL)] = 1,
     masks: Annotated[Path | None, typer.Option(
         "--masks", help="Mask folder mirroring IN: sub/a.jpg pairs with sub/a.* (or sub/a.jpg.*).",
         rich_help_panel=_MASKS)] = None,
