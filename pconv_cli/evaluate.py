@@ -709,9 +709,24 @@ def parse_flips(value: str | int | Sequence[int]) -> list[int]:
     return flips
 
 
-def flips_name(name: str, flips: int) -> str:
-    """A model's name in a report: ``pconv``, or ``pconv-flips4`` for a 4-flip ensemble."""
-    return name if flips == 1 else f"{name}-flips{flips}"
+def parse_blends(value: str | Sequence[str]) -> list[str]:
+    """Seam-blending choices from ``"poisson,none"`` (or a list), checked, duplicates dropped."""
+    from .seams import check_blend
+
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    blends: list[str] = []
+    for part in (p.strip() for p in parts):
+        if part and check_blend(part) not in blends:
+            blends.append(part)
+    if not blends:
+        raise ConfigError("--blend: give poisson or none, or both as poisson,none")
+    return blends
+
+
+def variant_name(name: str, flips: int, blend: str = "poisson") -> str:
+    """A model's name in a report: ``pconv`` as restore runs it by default; ``-flips4`` for a
+    4-flip ensemble, ``-noblend`` without seam blending (``pconv-flips4-noblend``)."""
+    return name + (f"-flips{flips}" if flips > 1 else "") + ("-noblend" if blend == "none" else "")
 
 
 def build_methods(
@@ -720,16 +735,18 @@ def build_methods(
     methods: Sequence[str] = (),
     device: str = "auto",
     flips: str | Sequence[int] = (1,),
+    blend: str | Sequence[str] = ("poisson",),
 ) -> list[Any]:
     """Inpainters for checkpoints, ONNX files and named methods (see :data:`KNOWN_METHODS`).
 
-    Each model (a checkpoint, an ONNX file or ``pconv``) is scored once per entry of
-    ``flips`` (a list, or ``"1,4"`` as ``--flips`` takes it): alone for 1, as a flip ensemble
-    (``inference.FLIP_AXES``) for 2 and 4, named by :func:`flips_name`. Classical methods are
-    built first, so a missing optional dependency fails before any model is loaded.
+    Each model (a checkpoint, an ONNX file or ``pconv``) is scored once per combination of
+    ``flips`` (a list, or ``"1,4"`` as ``--flips`` takes it: alone for 1, as a flip ensemble,
+    ``inference.FLIP_AXES``, for 2 and 4) and ``blend`` (``"poisson,none"``: with and
+    without seam blending, :mod:`pconv_cli.seams`), named by :func:`variant_name`. Classical
+    methods are built first, so a missing optional dependency fails before any model is loaded.
     """
     names = parse_methods(list(methods))
-    flips = parse_flips(flips)
+    variants = [(f, b) for f in parse_flips(flips) for b in parse_blends(blend)]
     if not (models or onnx or names):
         raise ConfigError(
             "nothing to evaluate: give --model CKPT, --onnx FILE or --method NAMES "
@@ -739,37 +756,36 @@ def build_methods(
     files = [Path(p) for p in [*models, *onnx]]
     file_names = file_method_names(files, reserved=names)
     built: list[Any] = []
-    for path, name in zip(files[:len(models)], file_names[:len(models)], strict=True):
-        built += [_torch_inpainter(path, device, flips_name(name, f), f) for f in flips]
-    for path, name in zip(files[len(models):], file_names[len(models):], strict=True):
-        built += [_onnx_inpainter(path, device, flips_name(name, f), f) for f in flips]
+    for i, (path, name) in enumerate(zip(files, file_names, strict=True)):
+        make = _torch_inpainter if i < len(models) else _onnx_inpainter
+        built += [make(path, device, variant_name(name, f, b), f, b) for f, b in variants]
     for name in names:
         if name == "pconv":
             from .inference import default_model_path
 
-            built += [_torch_inpainter(default_model_path(), device, flips_name("pconv", f), f)
-                      for f in flips]
+            built += [_torch_inpainter(default_model_path(), device, variant_name("pconv", f, b),
+                                       f, b) for f, b in variants]
         else:
             built.append(classical[name])
     return built
 
 
-def _torch_inpainter(path: Path, device: str, name: str, flips: int) -> Any:
+def _torch_inpainter(path: Path, device: str, name: str, flips: int, blend: str) -> Any:
     from .inference import TorchInpainter
 
-    inpainter = TorchInpainter.from_checkpoint(path, device, name=name, flips=flips)
+    inpainter = TorchInpainter.from_checkpoint(path, device, name=name, flips=flips, blend=blend)
     inpainter.path = Path(path)
     return inpainter
 
 
-def _onnx_inpainter(path: Path, device: str, name: str, flips: int) -> Any:
+def _onnx_inpainter(path: Path, device: str, name: str, flips: int, blend: str) -> Any:
     try:
         from .inference import OnnxInpainter
     except ImportError:
         raise ConfigError(
             "--onnx: this pconv has no ONNX Runtime inpainter; upgrade pconv"
         ) from None
-    inpainter = OnnxInpainter(path, device=device, name=name, flips=flips)
+    inpainter = OnnxInpainter(path, device=device, name=name, flips=flips, blend=blend)
     inpainter.path = Path(path)
     return inpainter
 

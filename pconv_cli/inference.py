@@ -10,6 +10,9 @@ the mirror image, then also the upside-down and the rotated-by-180° copies), ea
 back before averaging. The network is not exactly mirror-symmetric (stride-2 windows, padding
 at the bottom and right), so the copies disagree a little and their mean is a better fill;
 it costs ``flips`` model calls. Measured in docs/model-card.md.
+
+``blend="poisson"`` (the default) then makes each fill continuous with the known pixels
+around its hole (:mod:`pconv_cli.seams`); ``"none"`` returns the model's composite as is.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
 from .imaging import LUMA_601
+from .seams import DEFAULT_BLEND, blend_batch, check_blend
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
 # Grey photographs saved as RGB (scans, JPEGs) keep a little chroma noise: a known pixel whose
@@ -91,53 +95,64 @@ class Inpainter(Protocol):
 
 
 class _ModelInpainter(ABC):
-    """What the torch and ONNX Runtime inpainters share: the flip ensemble and grey fills
-    around one model call, ``_composite``."""
+    """What the torch and ONNX Runtime inpainters share: the flip ensemble, seam blending and
+    grey fills around one model call, ``_composite``."""
 
     name: str
     flips: int = 1
+    blend: str = DEFAULT_BLEND
+
+    def _configure(self, flips: int, blend: str) -> None:
+        self.flips = check_flips(flips)
+        self.blend = check_blend(blend)
 
     @abstractmethod
     def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """One model call: the composite of the model's output with the known pixels."""
 
-    def _describe_flips(self) -> str:
-        return f", {self.flips} flips" if self.flips > 1 else ""
+    def _describe(self) -> str:
+        """What the backend string adds to the runtime: the post-processing, if any."""
+        flips = f", {self.flips} flips" if self.flips > 1 else ""
+        return flips + (", Poisson blend" if self.blend == "poisson" else "")
 
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)
         valid = np.asarray(valid, dtype=bool)
         if self.flips == 1:
-            return keep_grey(images, valid, self._composite(images, valid))
-        total = np.zeros(images.shape, dtype=np.float32)
-        for axes in FLIP_AXES[self.flips]:
-            out = self._composite(np.flip(images, axes), np.flip(valid, axes))
-            total += np.flip(out, axes)
-        total /= self.flips
-        # The mean of equal known pixels can round differently: put the input's back.
-        result = np.where(valid[..., None], images, total)
+            result = self._composite(images, valid)
+        else:
+            total = np.zeros(images.shape, dtype=np.float32)
+            for axes in FLIP_AXES[self.flips]:
+                out = self._composite(np.flip(images, axes), np.flip(valid, axes))
+                total += np.flip(out, axes)
+            total /= self.flips
+            # The mean of equal known pixels can round differently: put the input's back.
+            result = np.where(valid[..., None], images, total)
+        if self.blend == "poisson":
+            result = blend_batch(result, valid)
         return keep_grey(images, valid, result)
 
 
 class TorchInpainter(_ModelInpainter):
-    """A :class:`PConvUNet` in eval mode on one device; ``flips``: see the module docstring."""
+    """A :class:`PConvUNet` in eval mode on one device; ``flips``, ``blend``: see the module
+    docstring."""
 
     def __init__(self, model: PConvUNet, device: str | torch.device = "cpu", name: str = "model",
-                 *, flips: int = 1):
+                 *, flips: int = 1, blend: str = DEFAULT_BLEND):
         self.device = resolve_device(str(device)) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         self.multiple = model.config.multiple
         self.name = name
-        self.flips = check_flips(flips)
-        self.backend = f"torch {self.device.type}{self._describe_flips()}"
+        self._configure(flips, blend)
+        self.backend = f"torch {self.device.type}{self._describe()}"
 
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike, device: str = "auto", name: str | None = None,
-        *, flips: int = 1,
+        *, flips: int = 1, blend: str = DEFAULT_BLEND,
     ) -> TorchInpainter:
         model = load_checkpoint(path).build_model("cpu")
-        return cls(model, device, name or Path(path).stem, flips=flips)
+        return cls(model, device, name or Path(path).stem, flips=flips, blend=blend)
 
     @torch.inference_mode()
     def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -163,7 +178,8 @@ class OnnxInpainter(_ModelInpainter):
     the provider actually used is read back from the session, reported in ``backend``, and an
     explicit ``cuda`` that did not get the GPU is a :class:`DeviceError`.
     ``threads``: intra-op threads; defaults to torch's count (which honours OMP_NUM_THREADS),
-    so both backends use the same share of the machine. ``flips``: see the module docstring.
+    so both backends use the same share of the machine. ``flips``, ``blend``: see the module
+    docstring.
     """
 
     def __init__(
@@ -174,10 +190,11 @@ class OnnxInpainter(_ModelInpainter):
         *,
         threads: int | None = None,
         flips: int = 1,
+        blend: str = DEFAULT_BLEND,
     ) -> None:
         import onnxruntime as ort
 
-        self.flips = check_flips(flips)
+        self._configure(flips, blend)
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: ONNX model not found")
@@ -221,7 +238,7 @@ class OnnxInpainter(_ModelInpainter):
                 f"{', '.join(used)}); check the CUDA and cuDNN libraries or use --device cpu"
             )
         self.provider = used[0]
-        self.backend = f"onnxruntime {self.provider}{self._describe_flips()}"
+        self.backend = f"onnxruntime {self.provider}{self._describe()}"
         self.name = name or path.stem
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.multiple, self.fixed_size = self._read_shape(path)
@@ -269,12 +286,14 @@ def load_inpainter(
     onnx: str | os.PathLike | None = None,
     device: str = "auto",
     flips: int = 1,
+    blend: str = DEFAULT_BLEND,
 ) -> Inpainter:
     """The inpainter for ``--model CKPT`` or ``--onnx FILE``; the bundled model without either."""
     if model is not None and onnx is not None:
         raise ConfigError("give --model or --onnx, not both")
     check_flips(flips)
+    check_blend(blend)
     if onnx is not None:
-        return OnnxInpainter(onnx, device, flips=flips)
+        return OnnxInpainter(onnx, device, flips=flips, blend=blend)
     return TorchInpainter.from_checkpoint(model if model is not None else default_model_path(),
-                                          device, flips=flips)
+                                          device, flips=flips, blend=blend)

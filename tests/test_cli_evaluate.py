@@ -142,17 +142,27 @@ def test_an_onnx_export_scores_like_its_checkpoint(files, tmp_path):
     assert backends["tiny.onnx"].startswith("onnxruntime ")
 
 
-def test_flips_scores_each_model_alone_and_as_an_ensemble(files, tmp_path):
+def test_flips_and_blend_score_each_variant_of_a_model(files, tmp_path):
     out = tmp_path / "r.json"
-    result = run(files, "--model", str(files["model"]), "--flips", "1,4", "--device", "cpu",
-                 "--json", str(out))
+    result = run(files, "--model", str(files["model"]), "--flips", "1,4", "--blend",
+                 "poisson,none", "--device", "cpu", "--json", str(out))
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    assert list(doc["methods"]) == ["tiny", "tiny-flips4"]
+    names = ["tiny", "tiny-noblend", "tiny-flips4", "tiny-flips4-noblend"]
+    assert list(doc["methods"]) == names
     backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
-    assert backends == {"tiny": "torch cpu", "tiny-flips4": "torch cpu, 4 flips"}
-    alone, ensemble = (doc["methods"][n]["overall"]["l1"] for n in ("tiny", "tiny-flips4"))
-    assert alone != ensemble
+    assert backends == {"tiny": "torch cpu, Poisson blend", "tiny-noblend": "torch cpu",
+                        "tiny-flips4": "torch cpu, 4 flips, Poisson blend",
+                        "tiny-flips4-noblend": "torch cpu, 4 flips"}
+    l1 = [doc["methods"][n]["overall"]["l1"] for n in names]
+    assert len(set(l1)) == 4  # every variant fills differently
+
+
+@pytest.mark.parametrize("value", ["soft", ","])
+def test_a_bad_blend_value_is_one_line_and_exit_1(files, value):
+    result = run(files, "--model", str(files["model"]), "--blend", value)
+    assert result.exit_code == 1
+    assert "--blend" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("value", ["3", "two", ","])

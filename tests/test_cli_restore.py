@@ -71,6 +71,29 @@ def test_restore_with_a_flip_ensemble_says_so_and_differs_only_in_the_holes(chec
     assert np.abs(outputs[1][hole] - outputs[4][hole]).max() > 0
 
 
+def test_restore_blends_seams_unless_told_not_to(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    outputs = {}
+    for blend in ("poisson", "none"):
+        out = tmp_path / f"out-{blend}"
+        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
+                                                 "--device", "cpu", "--blend", blend))
+        assert result.exit_code == 0, result.output
+        assert ("Poisson blend" in result.output) == (blend == "poisson")
+        outputs[blend] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+    hole = np.zeros((40, 56), bool)
+    hole[8:20, 10:30] = True
+    original = np.asarray(Image.open(src / "a.png"), dtype=np.int16)
+    assert np.array_equal(outputs["poisson"][~hole], original[~hole])
+    assert np.abs(outputs["poisson"][hole] - outputs["none"][hole]).max() > 0
+    # The blended fill meets its surroundings: a smaller step across the hole's outline.
+    def outline_step(image):
+        rows = slice(8, 20)
+        return np.abs(image[rows, 10] - image[rows, 9]).mean() + np.abs(
+            image[rows, 29] - image[rows, 30]).mean()
+    assert outline_step(outputs["poisson"]) < outline_step(outputs["none"])
+
+
 def test_restore_refuses_a_flip_count_it_does_not_have(checkpoint, tmp_path):
     src, masks = make_folder(tmp_path, names=("a.png",))
     result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",

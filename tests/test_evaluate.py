@@ -332,7 +332,7 @@ def test_a_checkpoint_is_scored_under_its_file_stem(photos, one_per_band, tiny_c
     methods = build_methods(models=[tiny_checkpoint], device="cpu")
     report = evaluate(make_pairs(photos, one_per_band), methods, batch_size=4, lpips=False)
     result = report.methods["tiny"]
-    assert result.backend == "torch cpu"
+    assert result.backend == "torch cpu, Poisson blend"
     assert all(math.isfinite(result.overall.mean[m]) for m in ("l1", "psnr", "ssim"))
     assert result.seconds_per_image > 0
 

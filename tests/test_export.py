@@ -166,7 +166,7 @@ def test_parse_size_reads_h_x_w():
 def test_onnx_inpainter_reports_the_provider_actually_used(exported):
     inpainter = OnnxInpainter(exported.path, device="cpu")
     assert inpainter.session.get_providers()[0] == "CPUExecutionProvider"
-    assert inpainter.backend == "onnxruntime CPUExecutionProvider"
+    assert inpainter.backend == "onnxruntime CPUExecutionProvider, Poisson blend"
     assert inpainter.multiple == 8
 
 
@@ -205,7 +205,7 @@ def test_corrupt_onnx_file_is_a_checkpoint_error(tmp_path):
 
 
 def test_load_inpainter_picks_the_backend_from_the_arguments(checkpoint, exported):
-    assert load_inpainter(model=checkpoint, device="cpu").backend == "torch cpu"
+    assert load_inpainter(model=checkpoint, device="cpu").backend == "torch cpu, Poisson blend"
     assert load_inpainter(onnx=exported.path, device="cpu").backend.startswith("onnxruntime")
 
 

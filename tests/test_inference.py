@@ -14,6 +14,7 @@ from pconv_cli.core import composite, crop_to, pad_to_multiple
 from pconv_cli.errors import ConfigError
 from pconv_cli.export import export_onnx
 from pconv_cli.imaging import LUMA_601
+from pconv_cli.seams import blend_seams
 from pconv_cli.inference import (
     GREY_TOLERANCE,
     OnnxInpainter,
@@ -88,10 +89,28 @@ def test_grey_fill_is_the_luma_of_the_prediction(checkpoint):
     m = torch.from_numpy(valid.astype(np.float32))[None, None]
     with torch.inference_mode():
         raw = inpainter.model(x * m, m).clamp(0, 1)
-    expected = composite(x, raw, m)[0].permute(1, 2, 0).numpy()
+    expected = blend_seams(composite(x, raw, m)[0].permute(1, 2, 0).numpy(), valid)
     luma = expected[~valid] @ LUMA_601
     assert np.allclose(out[~valid], luma[:, None], atol=1e-5)
     assert not np.allclose(expected[~valid], luma[:, None], atol=1e-3)  # it was tinted
+
+
+def test_seam_blending_follows_the_model_and_can_be_turned_off(checkpoint):
+    image, valid = colour_photo(), holes()
+    masked = (image * valid[..., None])[None]
+    raw = TorchInpainter.from_checkpoint(checkpoint, device="cpu", blend="none")
+    blended = TorchInpainter.from_checkpoint(checkpoint, device="cpu")
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    m = torch.from_numpy(valid.astype(np.float32))[None, None]
+    with torch.inference_mode():
+        expected = composite(x, raw.model(x * m, m).clamp(0, 1), m)[0].permute(1, 2, 0).numpy()
+    raw_out = raw.inpaint(masked, valid[None])[0]
+    assert np.allclose(raw_out, expected, atol=1e-5)
+    assert np.allclose(blended.inpaint(masked, valid[None])[0], blend_seams(raw_out, valid),
+                       atol=1e-5)
+    assert (raw.backend, blended.backend) == ("torch cpu", "torch cpu, Poisson blend")
+    with pytest.raises(ConfigError, match="--blend soft"):
+        load_inpainter(model=checkpoint, device="cpu", blend="soft")
 
 
 def mirrored_mean(model, image: np.ndarray, valid: np.ndarray, flip_dims) -> np.ndarray:
@@ -120,12 +139,12 @@ def test_a_flip_ensemble_is_the_mean_of_the_model_on_mirrored_copies(checkpoint,
     ensemble = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=flips)
     out = ensemble.inpaint((image * valid[..., None])[None], valid[None])[0]
 
-    expected = mirrored_mean(ensemble.model, image, valid, flip_dims)
+    expected = blend_seams(mirrored_mean(ensemble.model, image, valid, flip_dims), valid)
     assert np.allclose(out, expected, atol=1e-5)  # float32 sums in another order
     assert np.array_equal(out[valid], image[valid])  # known pixels are the input's, exactly
     alone = single.inpaint((image * valid[..., None])[None], valid[None])[0]
     assert np.abs(out - alone)[~valid].max() > 1e-3  # the mirrored copies do disagree
-    assert ensemble.backend == f"torch cpu, {flips} flips"
+    assert ensemble.backend == f"torch cpu, {flips} flips, Poisson blend"
 
 
 def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model):
@@ -137,7 +156,7 @@ def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model):
     ort = OnnxInpainter(onnx_model, device="cpu", flips=4)
     ort_out = ort.inpaint(masked, valid)
     assert np.allclose(ort_out, torch_out, atol=1e-4)
-    assert ort.backend == "onnxruntime CPUExecutionProvider, 4 flips"
+    assert ort.backend == "onnxruntime CPUExecutionProvider, 4 flips, Poisson blend"
     fill = ort_out[1][~valid[1]]  # grey fills survive the ensemble
     assert np.allclose(fill[:, 0], fill[:, 2])
 

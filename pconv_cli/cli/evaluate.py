@@ -131,6 +131,10 @@ def evaluate_command(
         "--flips", help="Score each model alone (1) or as an ensemble over 2 or 4 mirrored "
                         "copies of each input; a comma list such as 1,4 scores each (named "
                         "NAME-flips4).", rich_help_panel=_WHAT)] = "1",
+    blend: Annotated[str, typer.Option(
+        "--blend", help="poisson: make each model's fills continuous with the pixels around "
+                        "the hole, as restore does; none: the raw composite; poisson,none "
+                        "scores both (NAME-noblend).", rich_help_panel=_WHAT)] = "poisson",
     pairs: Annotated[Literal["seeded", "all"], typer.Option(
         "--pairs", help="seeded: each mask once, with an image drawn by --seed; all: every "
                         "image with every mask.", rich_help_panel=_DATA)] = "seeded",
@@ -180,7 +184,7 @@ def evaluate_command(
         raise ConfigError("--size and --native exclude each other: choose one")
     edges = parse_bands(bands)
     size_hw = parse_size(size) if size is not None else None
-    methods = build_methods(model or [], onnx or [], method or [], device, flips)
+    methods = build_methods(model or [], onnx or [], method or [], device, flips, blend)
     with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:
         pair_set = make_pairs(images, masks, pairing=pairs, seed=seed, edges=edges,
                               invert=invert, progress=progress)

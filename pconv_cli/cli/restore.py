@@ -43,6 +43,11 @@ class MaskFrom(str, Enum):
     alpha = "alpha"
 
 
+class Blend(str, Enum):
+    poisson = "poisson"
+    none = "none"
+
+
 class OutputFormat(str, Enum):
     keep = "keep"
     png = "png"
@@ -82,6 +87,10 @@ def restore_command(
     flips: Annotated[int, typer.Option(
         help="1, or 2 or 4: average the model over that many mirrored copies of each input "
              "(better fills; that many model calls per input).", rich_help_panel=_MODEL)] = 1,
+    blend: Annotated[Blend, typer.Option(
+        help="poisson: make each fill continuous with the pixels around its hole (removes "
+             "the visible step at the outline); none: the model's fill as is.",
+        rich_help_panel=_MODEL)] = Blend.poisson,
     masks: Annotated[Path | None, typer.Option(
         "--masks", help="Mask folder mirroring IN: sub/a.jpg pairs with sub/a.* (or sub/a.jpg.*).",
         rich_help_panel=_MASKS)] = None,
@@ -146,7 +155,7 @@ def restore_command(
     )
     options.validate()
     inpainter = load_inpainter(model=model, onnx=onnx, device=rank_device(device),
-                               flips=flips)
+                               flips=flips, blend=blend.value)
     where = f" · shard {options.shard[0]}/{options.shard[1]}" if options.shard else ""
     console.print(f"[bold]pconv restore[/] {escape(str(input_path))} → {escape(str(output))} "
                   f"with {escape(inpainter.name)} ({inpainter.backend}){where}", highlight=False)

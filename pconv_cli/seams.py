@@ -1,0 +1,84 @@
+"""Poisson seam blending: make a fill continuous with the known pixels around it.
+
+A network's fill is good inside a hole but often a little off in level right at its outline,
+and the eye (and SSIM) sees the step. Measured on the default model (docs/model-card.md): its
+error within 2 px of the outline is about 1.35× that of Navier–Stokes, while further in it is
+lower than every classical method's. Blending keeps the fill's own detail and removes the
+step, as Pérez et al. (2003) do when cloning one image into another and as Iizuka et al. (2017)
+do after their inpainting network.
+
+The blended fill ``f`` solves, over the hole pixels (4-neighbours, inside the image):
+
+    Σ_n (f_p − f_n) = Σ_{n in hole} (g_p − g_n),   with f_n = I_n for known neighbours n,
+
+where ``g`` is the fill and ``I`` the known image: inside the hole ``f`` keeps the fill's
+differences between neighbours, and across the outline it follows no step at all. Written as
+``f = g + c``, the correction ``c`` is harmonic inside the hole, and at each outline edge it
+makes up the step ``I_n − g_p``; it is smooth, so it changes the level of a fill, not its
+detail. The image border is a free edge (no neighbour there). Every hole region of an image
+that has any known pixel touches one, so the system has one solution; an image with no known
+pixel keeps its fill. One sparse factorisation per image solves all channels; the cost grows
+with the hole pixels (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sparse
+from scipy.sparse.linalg import splu
+
+from .errors import ConfigError
+
+BLEND_CHOICES = ("poisson", "none")
+DEFAULT_BLEND = "poisson"
+_NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def check_blend(blend: str) -> str:
+    if blend not in BLEND_CHOICES:
+        raise ConfigError(f"--blend {blend}: choose {' or '.join(BLEND_CHOICES)}")
+    return blend
+
+
+def blend_seams(composite: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The Poisson-blended copy of one H×W×C ``composite`` (known pixels are the image's own)
+    with library mask ``valid`` (H×W, True = known); known pixels are returned unchanged."""
+    hole = ~np.asarray(valid, dtype=bool)
+    n = int(hole.sum())
+    result = np.array(composite, dtype=np.float32, copy=True)
+    if n == 0 or n == hole.size:
+        return result
+    height, width = hole.shape
+    index = np.full(hole.shape, -1, dtype=np.int64)
+    index[hole] = np.arange(n)
+    ys, xs = np.nonzero(hole)
+    fill = result[ys, xs].astype(np.float64)
+    diagonal = np.zeros(n)
+    step = np.zeros_like(fill)  # Σ over known neighbours of (I_n − g_p)
+    rows, cols = [], []
+    for dy, dx in _NEIGHBOURS:
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
+        p, ny, nx = np.nonzero(inside)[0], ny[inside], nx[inside]
+        diagonal[p] += 1
+        to_hole = hole[ny, nx]
+        rows.append(p[to_hole])
+        cols.append(index[ny[to_hole], nx[to_hole]])
+        at_outline = p[~to_hole]
+        # each hole pixel has at most one neighbour per direction: no index repeats here
+        step[at_outline] += result[ny[~to_hole], nx[~to_hole]] - fill[at_outline]
+    rows_all, cols_all = np.concatenate(rows), np.concatenate(cols)
+    laplacian = sparse.csc_matrix(
+        (np.concatenate([diagonal, -np.ones(len(rows_all))]),
+         (np.concatenate([np.arange(n), rows_all]), np.concatenate([np.arange(n), cols_all]))),
+        shape=(n, n),
+    )
+    # The symmetric ordering keeps the fill-in of a grid Laplacian's factors small.
+    correction = splu(laplacian, permc_spec="MMD_AT_PLUS_A").solve(step)
+    result[ys, xs] = np.clip(fill + correction, 0.0, 1.0)
+    return result
+
+
+def blend_batch(composites: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """:func:`blend_seams` for each image of an N×H×W×C batch."""
+    return np.stack([blend_seams(c, v) for c, v in zip(composites, valid, strict=True)])
