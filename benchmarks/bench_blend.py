@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 from common import describe_machine, interleaved, parse_options, print_ratio, print_times, ratio
 from PIL import Image
-from skimage import data
-
 from scipy.sparse.linalg import splu
+from skimage import data
 
 from pconv_cli.imaging import load_mask
 from pconv_cli.inference import TorchInpainter, default_model_path

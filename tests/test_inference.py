@@ -14,7 +14,6 @@ from pconv_cli.core import composite, crop_to, pad_to_multiple
 from pconv_cli.errors import ConfigError
 from pconv_cli.export import export_onnx
 from pconv_cli.imaging import LUMA_601
-from pconv_cli.seams import blend_seams
 from pconv_cli.inference import (
     GREY_TOLERANCE,
     OnnxInpainter,
@@ -22,6 +21,7 @@ from pconv_cli.inference import (
     is_grey,
     load_inpainter,
 )
+from pconv_cli.seams import blend_seams
 
 
 def grey_photo() -> np.ndarray:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pconv_cli.seams import blend_batch, blend_seams, check_blend
 from pconv_cli.errors import ConfigError
+from pconv_cli.seams import blend_batch, blend_seams, check_blend
 
 NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
