@@ -42,6 +42,7 @@ from .restore_io import (
     UNSUPPORTED_SUFFIXES,
     ImageFile,
     alpha_mask,
+    grow_holes,
     model_rgb,
     native_color,
     output_format,
@@ -82,6 +83,7 @@ class RestoreOptions:
     mask_from: str = "masks"
     invert_mask: bool = False
     resize_masks: bool = False
+    grow_mask: int = 0  # pixels each hole is grown by (after resizing)
     recursive: bool = False
     format: str = "keep"
     quality: int | None = None
@@ -118,6 +120,8 @@ class RestoreOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.hd_margin < 0:
             raise ConfigError("--hd-margin must be ≥ 0")
+        if self.grow_mask < 0:
+            raise ConfigError("--grow-mask must be ≥ 0")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ConfigError("--max-pixels must be positive")
         if self.shard is not None:
@@ -657,25 +661,27 @@ class _Restorer:
     def _mask_for(self, task: RestoreTask, image: ImageFile) -> tuple[np.ndarray, ImageFile]:
         opts = self.options
         if opts.mask_from == "alpha":
-            return alpha_mask(image, invert=opts.invert_mask), image.without_alpha()
-        if self.shared_mask is not None:
-            valid = self.shared_mask
-        else:
-            valid = read_mask(task.mask, invert=opts.invert_mask, max_pixels=opts.max_pixels)
+            valid = alpha_mask(image, invert=opts.invert_mask)
+            return grow_holes(valid, opts.grow_mask), image.without_alpha()
         size = (image.height, image.width)
-        if valid.shape != size:
-            if not opts.resize_masks:
-                raise InputError(
-                    f"mask {Path(task.mask).name} is {valid.shape[1]}×{valid.shape[0]}, the image "
-                    f"{image.width}×{image.height}; pass --resize-masks to resize it (nearest)"
-                )
-            if self.shared_mask is not None:
-                if size not in self._resized:
-                    self._resized[size] = resize_mask(valid, *size)
-                valid = self._resized[size]
-            else:
-                valid = resize_mask(valid, *size)
-        return valid, image
+        if self.shared_mask is not None:
+            if size not in self._resized:  # one mask for every file: size it and grow it once
+                self._resized[size] = grow_holes(self._sized(self.shared_mask, size, task),
+                                                 opts.grow_mask)
+            return self._resized[size], image
+        valid = read_mask(task.mask, invert=opts.invert_mask, max_pixels=opts.max_pixels)
+        return grow_holes(self._sized(valid, size, task), opts.grow_mask), image
+
+    def _sized(self, valid: np.ndarray, size: tuple[int, int], task: RestoreTask) -> np.ndarray:
+        if valid.shape == size:
+            return valid
+        if not self.options.resize_masks:
+            name = Path(task.mask).name
+            raise InputError(
+                f"mask {name} is {valid.shape[1]}×{valid.shape[0]}, the image "
+                f"{size[1]}×{size[0]}; pass --resize-masks to resize it (nearest)"
+            )
+        return resize_mask(valid, *size)
 
     def _write_unchanged(self, task: RestoreTask, image: ImageFile) -> FileResult:
         """No hole: the file itself is copied when its format is kept, byte for byte."""

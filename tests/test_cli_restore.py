@@ -195,3 +195,30 @@ def test_export_with_an_invalid_static_size_exits_1(checkpoint, tmp_path):
     assert result.exit_code == 1
     assert "nearest valid size 16x16" in result.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_grow_mask_fills_the_pixels_around_each_hole_too(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    outputs = {}
+    for grow in (0, 3):
+        out = tmp_path / f"out-grow{grow}"
+        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
+                                                 "--device", "cpu", "--grow-mask", str(grow)))
+        assert result.exit_code == 0, result.output
+        outputs[grow] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+    original = np.asarray(Image.open(src / "a.png"), dtype=np.int16)
+    grown = np.zeros((40, 56), bool)
+    grown[5:23, 7:33] = True  # the 12×20 hole at [8:20, 10:30] grown by 3 px (square bound)
+    assert np.array_equal(outputs[3][~grown], original[~grown])  # nothing further out changes
+    ring = grown.copy()
+    ring[8:20, 10:30] = False
+    assert (outputs[3][ring] != original[ring]).any()  # the ring around the hole is refilled
+    assert np.array_equal(outputs[0][ring], original[ring])
+
+
+def test_a_negative_grow_mask_is_one_line_and_exit_1(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--grow-mask", "-1"))
+    assert result.exit_code == 1
+    assert "--grow-mask must be ≥ 0" in result.output and "Traceback" not in result.output

@@ -23,7 +23,7 @@ from pconv_cli.restore import (
     restore_image,
     shard_for_rank,
 )
-from pconv_cli.restore_io import apply_orientation, read_image, write_image
+from pconv_cli.restore_io import apply_orientation, grow_holes, read_image, write_image
 
 SIZE = (48, 64)  # height, width
 
@@ -672,3 +672,17 @@ def test_torch_and_onnx_backends_agree(checkpoint, inpainter, tmp_path):
         b = np.asarray(Image.open(tmp_path / "onnx" / f"{i}.png")).astype(int)
         assert np.abs(a - b).max() <= 1  # float rounding may flip a level at .5
         assert (a != b).mean() < 0.01
+
+
+@pytest.mark.parametrize("pixels", [0, 1, 2, 5])
+def test_grown_holes_are_every_pixel_within_that_distance_of_a_hole(pixels):
+    rng = np.random.default_rng(pixels)
+    valid = rng.random((23, 31)) > 0.03
+    before = valid.copy()
+    grown = grow_holes(valid, pixels)
+    holes = np.argwhere(~valid)
+    for y in range(valid.shape[0]):
+        for x in range(valid.shape[1]):
+            near = ((holes - (y, x)) ** 2).sum(axis=1).min() <= pixels * pixels
+            assert grown[y, x] == (not near)
+    assert np.array_equal(valid, before)  # the input is not modified

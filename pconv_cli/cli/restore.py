@@ -105,6 +105,9 @@ def restore_command(
     resize_masks: Annotated[bool, typer.Option(
         "--resize-masks", help="Resize masks of another size (nearest) instead of failing.",
         rich_help_panel=_MASKS)] = False,
+    grow_mask: Annotated[int, typer.Option(
+        "--grow-mask", metavar="PX", help="Grow every hole by PX pixels, to cover the faint "
+        "halo that damage leaves around it in a JPEG.", rich_help_panel=_MASKS)] = 0,
     recursive: Annotated[bool, typer.Option(
         "--recursive", "-r", help="Include subfolders; OUT mirrors the tree.",
         rich_help_panel=_FILES)] = False,
@@ -147,7 +150,7 @@ def restore_command(
     """Restore every image in IN into OUT; bad files are skipped, listed and exit status 1."""
     options = RestoreOptions(
         masks=masks, mask=mask, mask_from=mask_from.value, invert_mask=invert_mask,
-        resize_masks=resize_masks, recursive=recursive, format=fmt.value, quality=quality,
+        resize_masks=resize_masks, grow_mask=grow_mask, recursive=recursive, format=fmt.value, quality=quality,
         hd_strategy=hd_strategy.value, hd_trigger=hd_trigger, hd_margin=hd_margin,
         hd_size=hd_size, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
         max_pixels=max_pixels, concat=concat,
