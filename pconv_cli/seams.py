@@ -23,8 +23,9 @@ The solver is algebraic multigrid (PyAMG's Ruge–Stüben hierarchy, acceleratin
 gradients), built once per image and used for every channel: it takes half the time of a
 sparse LU factorisation where the solve is long (150–340 K hole pixels) and a few milliseconds
 more where it is short, and its memory grows linearly with the hole pixels. It stops at a
-relative residual of :data:`SOLVER_TOLERANCE`, which leaves the fill within ~1e-5 of
-the exact solution, far below one 8-bit step (0.004).
+relative residual of :data:`SOLVER_TOLERANCE`, which leaves the fill within 1e-5 of the
+exact solution (8e-6 at 768² with 58% holes), below one step of a 16-bit image (1.5e-5); at
+1e-6 the solve took 14% longer.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .errors import ConfigError
 
 BLEND_CHOICES = ("poisson", "none")
 DEFAULT_BLEND = "poisson"
-SOLVER_TOLERANCE = 1e-6
+SOLVER_TOLERANCE = 1e-5
 _NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
 
 
