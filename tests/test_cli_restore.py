@@ -54,17 +54,25 @@ def test_restore_exits_0_when_every_file_is_restored(checkpoint, tmp_path):
     assert (tmp_path / "out" / "sub" / "b.jpg").is_file()
 
 
+def restore_variants(checkpoint: Path, tmp_path: Path, option: str, values) -> tuple[dict, dict]:
+    """Restore one image once per value of ``option``: {value: pixels}, {value: CLI output}."""
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    pixels, texts = {}, {}
+    for value in values:
+        out = tmp_path / f"out-{option.strip('-')}-{value}"
+        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
+                                                 "--device", "cpu", option, str(value)))
+        assert result.exit_code == 0, result.output
+        pixels[value] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+        texts[value] = result.output
+    return pixels, texts
+
+
 def test_restore_with_a_flip_ensemble_says_so_and_differs_only_in_the_holes(checkpoint,
                                                                             tmp_path):
-    src, masks = make_folder(tmp_path, names=("a.png",))
-    outputs = {}
+    outputs, texts = restore_variants(checkpoint, tmp_path, "--flips", (1, 4))
     for flips in (1, 4):
-        out = tmp_path / f"out{flips}"
-        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
-                                                 "--device", "cpu", "--flips", str(flips)))
-        assert result.exit_code == 0, result.output
-        assert ("4 flips" in result.output) == (flips == 4)
-        outputs[flips] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+        assert ("4 flips" in texts[flips]) == (flips == 4)
     hole = np.zeros((40, 56), bool)
     hole[8:20, 10:30] = True
     assert np.array_equal(outputs[1][~hole], outputs[4][~hole])
@@ -72,18 +80,12 @@ def test_restore_with_a_flip_ensemble_says_so_and_differs_only_in_the_holes(chec
 
 
 def test_restore_blends_seams_unless_told_not_to(checkpoint, tmp_path):
-    src, masks = make_folder(tmp_path, names=("a.png",))
-    outputs = {}
+    outputs, texts = restore_variants(checkpoint, tmp_path, "--blend", ("poisson", "none"))
     for blend in ("poisson", "none"):
-        out = tmp_path / f"out-{blend}"
-        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
-                                                 "--device", "cpu", "--blend", blend))
-        assert result.exit_code == 0, result.output
-        assert ("Poisson blend" in result.output) == (blend == "poisson")
-        outputs[blend] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+        assert ("Poisson blend" in texts[blend]) == (blend == "poisson")
     hole = np.zeros((40, 56), bool)
     hole[8:20, 10:30] = True
-    original = np.asarray(Image.open(src / "a.png"), dtype=np.int16)
+    original = np.asarray(Image.open(tmp_path / "in" / "a.png"), dtype=np.int16)
     assert np.array_equal(outputs["poisson"][~hole], original[~hole])
     assert np.abs(outputs["poisson"][hole] - outputs["none"][hole]).max() > 0
     # The blended fill meets its surroundings: a smaller step across the hole's outline.
@@ -198,15 +200,8 @@ def test_export_with_an_invalid_static_size_exits_1(checkpoint, tmp_path):
 
 
 def test_grow_mask_fills_the_pixels_around_each_hole_too(checkpoint, tmp_path):
-    src, masks = make_folder(tmp_path, names=("a.png",))
-    outputs = {}
-    for grow in (0, 3):
-        out = tmp_path / f"out-grow{grow}"
-        result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
-                                                 "--device", "cpu", "--grow-mask", str(grow)))
-        assert result.exit_code == 0, result.output
-        outputs[grow] = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
-    original = np.asarray(Image.open(src / "a.png"), dtype=np.int16)
+    outputs, _ = restore_variants(checkpoint, tmp_path, "--grow-mask", (0, 3))
+    original = np.asarray(Image.open(tmp_path / "in" / "a.png"), dtype=np.int16)
     grown = np.zeros((40, 56), bool)
     grown[5:23, 7:33] = True  # the 12×20 hole at [8:20, 10:30] grown by 3 px (square bound)
     assert np.array_equal(outputs[3][~grown], original[~grown])  # nothing further out changes
