@@ -640,7 +640,8 @@ class _Restorer:
         self.inpainter = inpainter
         self.options = options
         self.shared_mask = shared_mask
-        self._resized: dict[tuple[int, int], np.ndarray] = {}
+        # --mask's one mask, sized and grown once per image size
+        self._shared_masks: dict[tuple[int, int], np.ndarray] = {}
         self.fmt = FORMAT_CHOICES[options.format]
 
     # --- worker side -----------------------------------------------------------------
@@ -665,10 +666,10 @@ class _Restorer:
             return grow_holes(valid, opts.grow_mask), image.without_alpha()
         size = (image.height, image.width)
         if self.shared_mask is not None:
-            if size not in self._resized:  # one mask for every file: size it and grow it once
-                self._resized[size] = grow_holes(self._sized(self.shared_mask, size, task),
+            if size not in self._shared_masks:  # one mask for every file: size it and grow it once
+                self._shared_masks[size] = grow_holes(self._sized(self.shared_mask, size, task),
                                                  opts.grow_mask)
-            return self._resized[size], image
+            return self._shared_masks[size], image
         valid = read_mask(task.mask, invert=opts.invert_mask, max_pixels=opts.max_pixels)
         return grow_holes(self._sized(valid, size, task), opts.grow_mask), image
 

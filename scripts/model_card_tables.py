@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the model card's PSNR and SSIM tables from a ``pconv evaluate`` report.
 
-    python scripts/model_card_tables.py runs/final-eval/report.json [--label "pconv=TEXT"] \
+    python scripts/model_card_tables.py runs/final-eval/report.json [--label "pconv=TEXT"] \\
         [--models pconv,pconv-flips4]
 
 Every pconv model in the report (``pconv``, ``pconv-flips4``, checkpoints), or those that

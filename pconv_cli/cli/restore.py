@@ -150,7 +150,8 @@ def restore_command(
     """Restore every image in IN into OUT; bad files are skipped, listed and exit status 1."""
     options = RestoreOptions(
         masks=masks, mask=mask, mask_from=mask_from.value, invert_mask=invert_mask,
-        resize_masks=resize_masks, grow_mask=grow_mask, recursive=recursive, format=fmt.value, quality=quality,
+        resize_masks=resize_masks, grow_mask=grow_mask, recursive=recursive, format=fmt.value,
+        quality=quality,
         hd_strategy=hd_strategy.value, hd_trigger=hd_trigger, hd_margin=hd_margin,
         hd_size=hd_size, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
         max_pixels=max_pixels, concat=concat,
