@@ -701,11 +701,12 @@ def parse_flips(value: str | int | Sequence[int]) -> list[int]:
         try:
             number = int(part)
         except ValueError:
-            raise ConfigError(f"--flips {value}: give 1, 2 or 4, or a list such as 1,4") from None
+            raise ConfigError(
+                f"--flips {value}: give 1, 2, 4 or 8, or a list such as 1,4") from None
         if check_flips(number) not in flips:
             flips.append(number)
     if not flips:
-        raise ConfigError("--flips: give 1, 2 or 4, or a list such as 1,4")
+        raise ConfigError("--flips: give 1, 2, 4 or 8, or a list such as 1,4")
     return flips
 
 
@@ -741,7 +742,7 @@ def build_methods(
 
     Each model (a checkpoint, an ONNX file or ``pconv``) is scored once per combination of
     ``flips`` (a list, or ``"1,4"`` as ``--flips`` takes it: alone for 1, as a flip ensemble,
-    ``inference.FLIP_AXES``, for 2 and 4) and ``blend`` (``"poisson,none"``: with and
+    ``inference.FLIP_ENSEMBLES``, for 2, 4 and 8) and ``blend`` (``"poisson,none"``: with and
     without seam blending, :mod:`pconv_cli.seams`), named by :func:`variant_name`. Classical
     methods are built first, so a missing optional dependency fails before any model is loaded.
     """

@@ -5,11 +5,12 @@ An inpainter takes a batch of same-size images (N×H×W×3 float32 in [0, 1]) an
 Any size works: inputs are padded to a multiple of 2^depth (the padding counts as hole) and
 cropped back.
 
-``flips`` (2 or 4) averages the model over mirrored copies of each input (a self-ensemble:
-the mirror image, then also the upside-down and the rotated-by-180° copies), each mirrored
-back before averaging. The network is not exactly mirror-symmetric (stride-2 windows, padding
-at the bottom and right), so the copies disagree a little and their mean is a better fill;
-it costs ``flips`` model calls. Measured in docs/model-card.md.
+``flips`` (2, 4 or 8) averages the model over mirrored copies of each input (a self-ensemble:
+the mirror image, then also the upside-down and the rotated-by-180° copies, then with 8 the
+same four transposed, which makes all eight symmetries of the square), each mapped back before
+averaging. The network is not exactly mirror-symmetric (stride-2 windows, padding at the
+bottom and right), so the copies disagree a little and their mean is a better fill; it costs
+``flips`` model calls. Measured in docs/model-card.md.
 
 ``blend="poisson"`` (the default) then makes each fill continuous with the known pixels
 around its hole (:mod:`pconv_cli.seams`); ``"none"`` returns the model's composite as is.
@@ -37,12 +38,26 @@ DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
 # channels differ by at most this counts as grey.
 GREY_TOLERANCE = 2.5 / 255
 _GREY_SAMPLE = 1 << 20  # known pixels looked at to decide (a strided sample of large images)
-# The axes (of N×H×W[×C] arrays) mirrored for each member of a flip ensemble.
-FLIP_AXES: dict[int, tuple[tuple[int, ...], ...]] = {
-    1: ((),),
-    2: ((), (2,)),
-    4: ((), (2,), (1,), (1, 2)),
+# Each member of a flip ensemble: the axes (of N×H×W[×C] arrays) mirrored, then whether
+# height and width are swapped.
+_MIRRORS = ((), (2,), (1,), (1, 2))
+FLIP_ENSEMBLES: dict[int, tuple[tuple[tuple[int, ...], bool], ...]] = {
+    1: (((), False),),
+    2: tuple((axes, False) for axes in _MIRRORS[:2]),
+    4: tuple((axes, False) for axes in _MIRRORS),
+    8: tuple((axes, transpose) for transpose in (False, True) for axes in _MIRRORS),
 }
+
+
+def _to_member(array: np.ndarray, axes: tuple[int, ...], transpose: bool) -> np.ndarray:
+    array = np.flip(array, axes)
+    return np.swapaxes(array, 1, 2) if transpose else array
+
+
+def _from_member(array: np.ndarray, axes: tuple[int, ...], transpose: bool) -> np.ndarray:
+    if transpose:
+        array = np.swapaxes(array, 1, 2)
+    return np.flip(array, axes)
 
 
 def default_model_path() -> Path:
@@ -81,8 +96,8 @@ def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.n
 
 
 def check_flips(flips: int) -> int:
-    if flips not in FLIP_AXES:
-        raise ConfigError(f"--flips {flips}: choose 1 (no ensemble), 2 or 4")
+    if flips not in FLIP_ENSEMBLES:
+        raise ConfigError(f"--flips {flips}: choose 1 (no ensemble), 2, 4 or 8")
     return flips
 
 
@@ -122,9 +137,10 @@ class _ModelInpainter(ABC):
             result = self._composite(images, valid)
         else:
             total = np.zeros(images.shape, dtype=np.float32)
-            for axes in FLIP_AXES[self.flips]:
-                out = self._composite(np.flip(images, axes), np.flip(valid, axes))
-                total += np.flip(out, axes)
+            for member in FLIP_ENSEMBLES[self.flips]:
+                out = self._composite(np.ascontiguousarray(_to_member(images, *member)),
+                                      np.ascontiguousarray(_to_member(valid, *member)))
+                total += _from_member(out, *member)
             total /= self.flips
             # The mean of equal known pixels can round differently: put the input's back.
             result = np.where(valid[..., None], images, total)

@@ -101,7 +101,7 @@ def test_restore_refuses_a_flip_count_it_does_not_have(checkpoint, tmp_path):
     result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
                                              str(checkpoint), "--flips", "3"))
     assert result.exit_code == 1
-    assert "--flips 3: choose 1 (no ensemble), 2 or 4" in result.output
+    assert "--flips 3: choose 1 (no ensemble), 2, 4 or 8" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 

@@ -113,33 +113,48 @@ def test_seam_blending_follows_the_model_and_can_be_turned_off(checkpoint):
         load_inpainter(model=checkpoint, device="cpu", blend="soft")
 
 
-def mirrored_mean(model, image: np.ndarray, valid: np.ndarray, flip_dims) -> np.ndarray:
-    """Brute force: the model on each mirrored copy (padded, as the inpainter pads), mirrored
-    back, averaged, composited with the known pixels."""
+def mirrored_mean(model, image: np.ndarray, valid: np.ndarray, members) -> np.ndarray:
+    """Brute force: the model on each copy (mirrored over ``dims``, then transposed if asked;
+    padded, as the inpainter pads), mapped back, averaged, composited with the known pixels."""
     x = torch.from_numpy(image).permute(2, 0, 1)[None]
     m = torch.from_numpy(valid.astype(np.float32))[None, None]
+
+    def there(t, dims, transposed):
+        t = t.flip(dims) if dims else t
+        return t.transpose(2, 3) if transposed else t
+
+    def back(t, dims, transposed):
+        t = t.transpose(2, 3) if transposed else t
+        return t.flip(dims) if dims else t
+
     outputs = []
     with torch.inference_mode():
-        for dims in flip_dims:
-            fx, fm = x.flip(dims) if dims else x, m.flip(dims) if dims else m
+        for dims, transposed in members:
+            fx, fm = there(x, dims, transposed), there(m, dims, transposed)
             padded, padded_mask, size = pad_to_multiple(fx * fm, fm, model.config.multiple)
             out = crop_to(model(padded, padded_mask), size).clamp(0, 1)
-            outputs.append(out.flip(dims) if dims else out)
+            outputs.append(back(out, dims, transposed))
     mean = torch.stack(outputs).mean(0)
     return composite(x, mean, m)[0].permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize(("flips", "flip_dims"), [(2, [(), (3,)]),
-                                                  (4, [(), (3,), (2,), (2, 3)])])
+MIRRORS = [(), (3,), (2,), (2, 3)]
+
+
+@pytest.mark.parametrize(("flips", "members"), [
+    (2, [(dims, False) for dims in MIRRORS[:2]]),
+    (4, [(dims, False) for dims in MIRRORS]),
+    (8, [(dims, transposed) for transposed in (False, True) for dims in MIRRORS]),
+])
 def test_a_flip_ensemble_is_the_mean_of_the_model_on_mirrored_copies(checkpoint, flips,
-                                                                     flip_dims):
-    image = colour_photo()[:60, :90]  # not a multiple of 8: the copies are padded
+                                                                     members):
+    image = colour_photo()[:60, :90]  # not a multiple of 8, not square: copies are padded
     valid = holes((60, 90))
     single = TorchInpainter.from_checkpoint(checkpoint, device="cpu")
     ensemble = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=flips)
     out = ensemble.inpaint((image * valid[..., None])[None], valid[None])[0]
 
-    expected = blend_seams(mirrored_mean(ensemble.model, image, valid, flip_dims), valid)
+    expected = blend_seams(mirrored_mean(ensemble.model, image, valid, members), valid)
     assert np.allclose(out, expected, atol=1e-5)  # float32 sums in another order
     assert np.array_equal(out[valid], image[valid])  # known pixels are the input's, exactly
     alone = single.inpaint((image * valid[..., None])[None], valid[None])[0]
@@ -147,21 +162,22 @@ def test_a_flip_ensemble_is_the_mean_of_the_model_on_mirrored_copies(checkpoint,
     assert ensemble.backend == f"torch cpu, {flips} flips, Poisson blend"
 
 
-def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model):
-    images = np.stack([colour_photo(), grey_photo()])
+@pytest.mark.parametrize("flips", [4, 8])
+def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model, flips):
+    images = np.stack([colour_photo(), grey_photo()])  # 64×96: the transposes are 96×64
     valid = np.stack([holes(), holes()])
     masked = images * valid[..., None]
-    torch_out = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=4).inpaint(
+    torch_out = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=flips).inpaint(
         masked, valid)
-    ort = OnnxInpainter(onnx_model, device="cpu", flips=4)
+    ort = OnnxInpainter(onnx_model, device="cpu", flips=flips)
     ort_out = ort.inpaint(masked, valid)
     assert np.allclose(ort_out, torch_out, atol=1e-4)
-    assert ort.backend == "onnxruntime CPUExecutionProvider, 4 flips, Poisson blend"
+    assert ort.backend == f"onnxruntime CPUExecutionProvider, {flips} flips, Poisson blend"
     fill = ort_out[1][~valid[1]]  # grey fills survive the ensemble
     assert np.allclose(fill[:, 0], fill[:, 2])
 
 
-@pytest.mark.parametrize("flips", [0, 3, 8])
+@pytest.mark.parametrize("flips", [0, 3, 16])
 def test_other_flip_counts_are_refused(checkpoint, flips):
-    with pytest.raises(ConfigError, match="choose 1 .* 2 or 4"):
+    with pytest.raises(ConfigError, match="choose 1 .* 2, 4 or 8"):
         load_inpainter(model=checkpoint, device="cpu", flips=flips)

@@ -128,7 +128,7 @@ def evaluate_command(
         "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), "
                          "biharmonic, mean.", rich_help_panel=_WHAT, show_default=False)] = None,
     flips: Annotated[str, typer.Option(
-        "--flips", help="Score each model alone (1) or as an ensemble over 2 or 4 mirrored "
+        "--flips", help="Score each model alone (1) or as an ensemble over 2, 4 or 8 mirrored "
                         "copies of each input; a comma list such as 1,4 scores each (named "
                         "NAME-flips4).", rich_help_panel=_WHAT)] = "1",
     blend: Annotated[str, typer.Option(
