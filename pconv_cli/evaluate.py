@@ -688,7 +688,7 @@ def file_method_names(paths: Sequence[Path], reserved: Sequence[str] = ()) -> li
 
 def parse_flips(value: str | int | Sequence[int]) -> list[int]:
     """Flip-ensemble sizes from ``"1,4"`` (or an int or a list), checked, duplicates dropped."""
-    from .inference import check_flips
+    from .inference import check_flips, ensemble_sizes
 
     if isinstance(value, int):
         parts: list = [value]
@@ -702,11 +702,11 @@ def parse_flips(value: str | int | Sequence[int]) -> list[int]:
             number = int(part)
         except ValueError:
             raise ConfigError(
-                f"--flips {value}: give 1, 2, 4 or 8, or a list such as 1,4") from None
+                f"--flips {value}: give 1, {ensemble_sizes()}, or a list such as 1,4") from None
         if check_flips(number) not in flips:
             flips.append(number)
     if not flips:
-        raise ConfigError("--flips: give 1, 2, 4 or 8, or a list such as 1,4")
+        raise ConfigError(f"--flips: give 1, {ensemble_sizes()}, or a list such as 1,4")
     return flips
 
 

@@ -95,9 +95,15 @@ def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.n
     return result
 
 
+def ensemble_sizes() -> str:
+    """The flip ensembles there are, for messages: "2, 4 or 8"."""
+    sizes = [str(n) for n in FLIP_ENSEMBLES if n > 1]
+    return ", ".join(sizes[:-1]) + " or " + sizes[-1]
+
+
 def check_flips(flips: int) -> int:
     if flips not in FLIP_ENSEMBLES:
-        raise ConfigError(f"--flips {flips}: choose 1 (no ensemble), 2, 4 or 8")
+        raise ConfigError(f"--flips {flips}: choose 1 (no ensemble), {ensemble_sizes()}")
     return flips
 
 

@@ -86,7 +86,8 @@ def restore_command(
         rich_help_panel=_MODEL)] = "auto",
     flips: Annotated[int, typer.Option(
         help="1, or 2, 4 or 8: average the model over that many mirrored (8: and transposed) "
-             "copies of each input (better fills; that many model calls per input).", rich_help_panel=_MODEL)] = 1,
+             "copies of each input (better fills; that many model calls per input).",
+        rich_help_panel=_MODEL)] = 1,
     blend: Annotated[Blend, typer.Option(
         help="poisson: make each fill continuous with the pixels around its hole (removes "
              "the visible step at the outline); none: the model's fill as is.",
