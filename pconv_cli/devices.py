@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit device must be usable."""
+    import torch  # here, so that the CLI can list DEVICE_CHOICES without loading torch
+
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():
