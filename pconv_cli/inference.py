@@ -3,7 +3,9 @@
 An inpainter takes a batch of same-size images (N×H×W×3 float32 in [0, 1]) and library masks
 (N×H×W bool, True = valid) and returns the composite (known pixels are the input's own).
 Any size works: inputs are padded to a multiple of 2^depth (the padding counts as hole) and
-cropped back.
+cropped back. ``inpaint`` also takes uint8 images (and then returns uint8), a single H×W×3
+image with an H×W mask (and then returns one image) and 0/1 masks; see
+:meth:`_ModelInpainter.inpaint`.
 
 ``flips`` (2, 4 or 8) averages the model over mirrored copies of each input (a self-ensemble:
 the mirror image, then also the upside-down and the rotated-by-180° copies, then with 8 the
@@ -30,7 +32,7 @@ from .checkpoint import load_checkpoint
 from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
-from .imaging import LUMA_601
+from .imaging import LUMA_601, to_uint8
 from .seams import DEFAULT_BLEND, blend_batch, check_blend
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
@@ -95,6 +97,65 @@ def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.n
     return result
 
 
+def _image_batch(images: object) -> tuple[np.ndarray, bool]:
+    """N×H×W×3 float32 in [0, 1] from uint8 or float images, one or a batch; and whether the
+    input was one image."""
+    array = np.asarray(images)
+    if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+        raise InputError(
+            f"images must be uint8 (0-255) or float in [0, 1], got dtype {array.dtype}"
+        )
+    if array.ndim not in (3, 4) or array.shape[-1] != 3 or 0 in array.shape[-3:-1]:
+        raise InputError(
+            f"images must be H×W×3 (one RGB image) or N×H×W×3 (a batch), got shape "
+            f"{array.shape}; convert grey or RGBA images to RGB first"
+        )
+    if array.dtype == np.uint8:
+        batch = array.astype(np.float32) / np.float32(255)
+    else:
+        batch = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(batch).all():
+            raise InputError("images contain NaN or infinite values")
+        if batch.size and (batch.min() < 0 or batch.max() > 1):
+            raise InputError(
+                f"float images must lie in [0, 1], found values from {batch.min():g} to "
+                f"{batch.max():g}; divide 8-bit values by 255, or pass them as uint8"
+            )
+    single = array.ndim == 3
+    return (batch[None] if single else batch), single
+
+
+def _valid_batch(valid: object, images: np.ndarray, single: bool) -> np.ndarray:
+    """N×H×W bool (True = valid) for the N×H×W×3 ``images``: from bool or 0/1 masks, one per
+    image or (for a batch) one H×W mask shared by every image, with or without a last axis of
+    length 1."""
+    mask = np.asarray(valid)
+    if mask.dtype != bool:
+        if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
+            raise InputError(f"masks must be bool or 0/1 numbers, got dtype {mask.dtype}")
+        if not ((mask == 0) | (mask == 1)).all():
+            raise InputError(
+                "masks must be bool or 0/1 (1 = valid, 0 = hole), found other values; a mask "
+                "image that is white where the holes are becomes mask_image < 128"
+            )
+        mask = mask != 0
+    n, height, width = images.shape[:3]
+    if mask.ndim == (3 if single else 4) and mask.shape[-1] == 1:
+        mask = mask[..., 0]  # a channel axis of one, as image libraries give
+    if mask.ndim not in ((2,) if single else (2, 3)):
+        wanted = ("one H×W×3 image takes an H×W mask" if single else
+                  "N×H×W×3 images take N×H×W masks (or one H×W mask for all)")
+        raise InputError(f"{wanted}, got a mask of shape {mask.shape}")
+    if mask.shape[-2:] != (height, width):
+        raise InputError(
+            f"mask size {mask.shape[-1]}x{mask.shape[-2]} differs from image size "
+            f"{width}x{height} (WxH)"
+        )
+    if mask.ndim == 3 and len(mask) != n:
+        raise InputError(f"{len(mask)} masks for {n} images: give one mask per image")
+    return np.ascontiguousarray(np.broadcast_to(mask, (n, height, width)))
+
+
 def ensemble_sizes() -> str:
     """The flip ensembles there are, for messages: "2, 4 or 8"."""
     sizes = [str(n) for n in FLIP_ENSEMBLES if n > 1]
@@ -112,7 +173,10 @@ class Inpainter(Protocol):
     multiple: int  # native sizes are multiples of this
     backend: str  # e.g. "torch cpu", "onnxruntime CUDAExecutionProvider"
 
-    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray: ...
+    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """N×H×W×3 float32 images in [0, 1] and N×H×W bool masks (True = valid) → the
+        composite; the model inpainters take more (see :meth:`_ModelInpainter.inpaint`)."""
+        ...
 
 
 class _ModelInpainter(ABC):
@@ -137,8 +201,27 @@ class _ModelInpainter(ABC):
         return flips + (", Poisson blend" if self.blend == "poisson" else "")
 
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        images = np.asarray(images, dtype=np.float32)
-        valid = np.asarray(valid, dtype=bool)
+        """The composite of the model's fill with the known pixels of ``images``.
+
+        ``images``: a batch N×H×W×3 or one image H×W×3, RGB, either uint8 (0-255) or float in
+        [0, 1]. ``valid``: the masks, True or 1 = valid (known), False or 0 = hole; N×H×W for
+        a batch (or one H×W mask for every image), H×W for one image. Pixels under a hole are
+        ignored, whatever they hold. A last axis of length 1 (H×W×1) is accepted.
+
+        Returns the same layout as ``images``: N×H×W×3 or H×W×3, uint8 for uint8 images
+        (rounded), float32 in [0, 1] otherwise. Anything else (other dtypes or shapes, floats
+        outside [0, 1] or not finite, masks with values other than 0/1, sizes that differ)
+        raises :class:`InputError`.
+        """
+        as_uint8 = np.asarray(images).dtype == np.uint8
+        images, single = _image_batch(images)
+        valid = _valid_batch(valid, images, single)
+        result = self._inpaint_batch(images, valid)
+        if as_uint8:
+            result = to_uint8(result)
+        return result[0] if single else result
+
+    def _inpaint_batch(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         if self.flips == 1:
             result = self._composite(images, valid)
         else:

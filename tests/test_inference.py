@@ -11,9 +11,9 @@ import torch
 from skimage import data
 
 from pconv_cli.core import composite, crop_to, pad_to_multiple
-from pconv_cli.errors import ConfigError
+from pconv_cli.errors import ConfigError, InputError
 from pconv_cli.export import export_onnx
-from pconv_cli.imaging import LUMA_601
+from pconv_cli.imaging import LUMA_601, to_uint8
 from pconv_cli.inference import (
     GREY_TOLERANCE,
     OnnxInpainter,
@@ -181,3 +181,61 @@ def test_onnx_runtime_flip_ensemble_matches_torch(checkpoint, onnx_model, flips)
 def test_other_flip_counts_are_refused(checkpoint, flips):
     with pytest.raises(ConfigError, match="choose 1 .* 2, 4 or 8"):
         load_inpainter(model=checkpoint, device="cpu", flips=flips)
+
+
+@pytest.fixture(scope="module")
+def inpainter(checkpoint):
+    return load_inpainter(model=checkpoint, device="cpu")
+
+
+def test_uint8_images_are_filled_as_their_float_values_and_come_back_uint8(inpainter):
+    photo = (colour_photo() * 255).round().astype(np.uint8)
+    valid = holes()
+    expected = inpainter.inpaint(photo[None].astype(np.float32) / 255, valid[None])
+    out = inpainter.inpaint(photo[None], valid[None])
+    assert out.dtype == np.uint8 and out.shape == photo[None].shape
+    assert np.array_equal(out, to_uint8(expected))
+    assert np.array_equal(out[0][valid], photo[valid])  # known pixels exactly the input's
+    assert out[0][~valid].mean() > 40  # not the near-black fill of 0-255 read as [0, 1]
+
+
+def test_one_image_with_one_mask_gives_one_image(inpainter):
+    image, valid = colour_photo(), holes()
+    batch = inpainter.inpaint(image[None], valid[None])
+    single = inpainter.inpaint(image, valid)
+    assert single.shape == image.shape and single.dtype == np.float32
+    assert np.array_equal(single, batch[0])
+    as_uint8 = inpainter.inpaint(to_uint8(image), valid)
+    assert as_uint8.shape == image.shape and as_uint8.dtype == np.uint8
+
+
+def test_masks_may_be_bool_or_0_1_numbers_or_one_mask_for_a_batch(inpainter):
+    images = np.stack([colour_photo(), grey_photo()])
+    valid = np.stack([holes(), holes()])
+    expected = inpainter.inpaint(images, valid)
+    for mask in (valid.astype(np.uint8), valid.astype(np.float32), valid.astype(np.int64)):
+        assert np.array_equal(inpainter.inpaint(images, mask), expected)
+    assert np.array_equal(inpainter.inpaint(images, holes()), expected)  # shared H×W mask
+    assert np.array_equal(inpainter.inpaint(images, valid[..., None]), expected)  # N×H×W×1
+    one = inpainter.inpaint(images[:1], valid[:1])[0]
+    assert np.array_equal(inpainter.inpaint(images[0], valid[0, ..., None]), one)  # H×W×1
+    assert np.array_equal(inpainter.inpaint(images.astype(np.float64), valid), expected)
+
+
+@pytest.mark.parametrize(("images", "valid", "message"), [
+    (colour_photo() * 255, holes(), r"float images must lie in \[0, 1\], found values from 0 "),
+    (np.full((64, 96, 3), np.nan, np.float32), holes(), "NaN or infinite"),
+    ((colour_photo() * 255).astype(np.int64), holes(), "uint8 .* or float .* got dtype int64"),
+    (grey_photo()[..., 0], holes(), r"H×W×3 .* got shape \(64, 96\); convert grey"),
+    (np.zeros((64, 96, 4), np.float32), holes(), r"got shape \(64, 96, 4\)"),
+    (np.zeros((1, 2, 64, 96, 3), np.float32), holes(), "H×W×3 .* or N×H×W×3"),
+    (colour_photo(), holes().astype(np.uint8) * 255, "0/1 .* mask_image < 128"),
+    (colour_photo(), holes().astype(str), "bool or 0/1 numbers, got dtype <U"),
+    (colour_photo(), holes((60, 96)), "mask size 96x60 differs from image size 96x64"),
+    (colour_photo(), holes()[None], r"one H×W×3 image takes an H×W mask, got .* \(1, 64, 96\)"),
+    (np.stack([colour_photo()] * 2), np.stack([holes()] * 3), "3 masks for 2 images"),
+    (np.stack([colour_photo()] * 2), np.zeros((2, 64, 96, 2), bool), r"N×H×W masks .* 2\)"),
+])
+def test_unusable_inputs_are_refused_with_a_clear_message(inpainter, images, valid, message):
+    with pytest.raises(InputError, match=message):
+        inpainter.inpaint(images, valid)
