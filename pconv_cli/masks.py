@@ -1029,7 +1029,12 @@ def preview_sheet(
     """Write a contact sheet of the first masks of each band/set, labelled with their ratios.
 
     Nothing else is written. Returns (file name the mask would get, ratio) per thumbnail.
+    Without ``count`` or ``per_band`` in the spec (the sheet is often the first look, before
+    deciding on a set), it shows the banded set: ``count`` masks spread over the bands.
     """
+    if spec.count is None and spec.per_band is None and spec.source is None:
+        groups = (len(spec.edges) - 1) * len(spec.borders)
+        spec = dataclasses.replace(spec, per_band=max(1, math.ceil(count / max(1, groups))))
     _check_spec(spec)
     sources = _source_files(spec)
     tasks = _tasks(spec, len(sources))

@@ -57,6 +57,7 @@ def test_evaluate_prints_bands_side_by_side_and_writes_the_json(files, tmp_path)
 
 
 def test_out_writes_json_csv_markdown_plot_and_samples(files, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot needs the plot extra")
     result = run(files, "--method", "mean,biharmonic", "--out", str(tmp_path / "out"),
                  "--samples", "1")
     assert result.exit_code == 0, result.output

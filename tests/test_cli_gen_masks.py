@@ -11,7 +11,15 @@ from typer.testing import CliRunner
 
 from pconv_cli.cli import app
 from pconv_cli.imaging import load_mask
-from pconv_cli.masks import PAPER_BAND_EDGES, band_label, band_of, hole_ratio, read_manifest
+from pconv_cli.masks import (
+    PAPER_BAND_EDGES,
+    MaskSetSpec,
+    band_label,
+    band_of,
+    hole_ratio,
+    preview_sheet,
+    read_manifest,
+)
 
 runner = CliRunner()
 
@@ -101,6 +109,17 @@ def test_preview_writes_a_sheet_and_no_set(tmp_path):
                  "--preview-count", "6")
     assert result.exit_code == 0, result.output
     assert sheet.is_file() and list(tmp_path.iterdir()) == [sheet]
+
+
+def test_preview_without_a_count_shows_every_band(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    result = gen("--preview", str(sheet), "--size", "64", "--preview-count", "12")
+    assert result.exit_code == 0, result.output
+    assert "preview of 12 masks" in result.output
+    spec = MaskSetSpec(size=(64, 64))
+    shown = preview_sheet(tmp_path / "again.png", spec, count=12)
+    bands = {band_of(ratio) for _, ratio in shown}
+    assert bands == set(range(len(PAPER_BAND_EDGES) - 1))
 
 
 def test_rerun_reports_kept_files(tmp_path):

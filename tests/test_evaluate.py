@@ -480,6 +480,7 @@ def test_an_empty_band_has_n_zero_and_null_values(tmp_path, photos):
 
 def test_out_folder_gets_json_csv_markdown_plot_and_sample_grids(tmp_path, photos,
                                                                  one_per_band):
+    pytest.importorskip("matplotlib", reason="the plot needs the plot extra")
     methods = [MeanFillInpainter(), Black()]
     report = evaluate(make_pairs(photos, one_per_band), methods, samples=1, lpips=False)
     written = report.write_all(tmp_path / "out")

@@ -78,11 +78,16 @@ def test_weights_load_from_the_environment_variable(
 
 
 def test_given_file_takes_precedence_over_the_environment_variable(
-    core_vgg_file, tmp_path, monkeypatch
+    core_vgg_file, core_vgg_features_state, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv(VGG_WEIGHTS_ENV, str(tmp_path / "elsewhere.pth"))
+    other = {k: torch.zeros_like(v) for k, v in core_vgg_features_state.items()}
+    other_file = tmp_path / "other.pth"
+    torch.save(other, other_file)
+    monkeypatch.setenv(VGG_WEIGHTS_ENV, str(other_file))
 
-    load_vgg16(core_vgg_file, allow_download=False)  # does not look at the missing file
+    model = load_vgg16(core_vgg_file, allow_download=False)
+
+    assert_has_weights(model, core_vgg_features_state)
 
 
 def test_weights_load_from_torchvision_cache(core_vgg_file, core_vgg_features_state, tmp_path):

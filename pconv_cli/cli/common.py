@@ -20,9 +20,14 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def debug_from_environment() -> bool:
+    """``PCONV_DEBUG=1`` (any non-empty value) asks for tracebacks, as ``--debug`` does."""
+    return bool(os.environ.get("PCONV_DEBUG"))
+
+
 @dataclass
 class _State:
-    debug: bool = bool(os.environ.get("PCONV_DEBUG"))
+    debug: bool = debug_from_environment()
 
 
 state = _State()
