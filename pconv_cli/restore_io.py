@@ -164,7 +164,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_
                 "PNG, WebP, TIFF and BMP"
             )
         if _is_16bit_color(path, img, fmt):
-            pixels, mode = _decode_16bit_color(path, img)
+            pixels, mode = _decode_16bit_color(path, img, grey=_is_png_grey_alpha(path, fmt))
         else:
             pixels, mode = _decode_pillow(path, img)
         # After decoding: some metadata (PNG text after the image data) is read only then.
@@ -216,7 +216,19 @@ def _is_16bit_color(path: Path, img: Image.Image, fmt: str) -> bool:
     return False
 
 
-def _decode_16bit_color(path: Path, img: Image.Image) -> tuple[np.ndarray, str]:
+def _is_png_grey_alpha(path: Path, fmt: str) -> bool:
+    """True for a PNG of colour type 4 (grey + alpha), read from its IHDR chunk."""
+    if fmt != "PNG":
+        return False
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    return len(header) == 26 and header[25] == 4
+
+
+def _decode_16bit_color(path: Path, img: Image.Image, *, grey: bool = False
+                        ) -> tuple[np.ndarray, str]:
+    """16-bit pixels through OpenCV (or tifffile). ``grey``: the file is grey + alpha, which
+    OpenCV expands to four channels; its grey and alpha channels are taken back out."""
     arr = None
     try:
         import cv2
@@ -245,6 +257,8 @@ def _decode_16bit_color(path: Path, img: Image.Image) -> tuple[np.ndarray, str]:
         raise InputError(f"{path}: truncated or corrupt 16-bit image")
     if arr.ndim == 2:
         arr = arr[..., None]
+    if grey and arr.shape[2] == 4:  # OpenCV's BGRA of a grey + alpha PNG: B = G = R = grey
+        arr = arr[..., [0, 3]]
     arr = apply_orientation(arr, img.getexif().get(_ORIENTATION, 1))
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(arr.shape[2])
     if mode is None:

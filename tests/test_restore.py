@@ -270,6 +270,44 @@ def test_write_image_16bit_rgba_png_round_trips(tmp_path):
     assert np.array_equal(read_image(tmp_path / "o.png").pixels, pixels)
 
 
+def write_png16_grey_alpha(path: Path, pixels: np.ndarray) -> None:
+    """A 16-bit grey + alpha PNG (colour type 4), written by hand: Pillow cannot write one."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    height, width, _ = pixels.shape
+    rows = np.ascontiguousarray(pixels, ">u2").view(np.uint8).reshape(height, -1)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16bit_grey_alpha_png_stays_16bit_grey_alpha_with_its_alpha_untouched(inpainter,
+                                                                             tmp_path):
+    pytest.importorskip("cv2")
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    grey = photo(15, channels=1, dtype=np.uint16)
+    alpha = photo(16, channels=1, dtype=np.uint16) | 0x8000  # opaque enough, not constant
+    write_png16_grey_alpha(src / "la.png", np.stack([grey, alpha], axis=-1))
+    Image.fromarray(hole_mask()).save(masks / "la.png")
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    assert report.count("restored") == 1, report.results
+    out = read_image(tmp_path / "out" / "la.png")
+    assert out.mode == "LA" and out.bit_depth == 16
+    header = (tmp_path / "out" / "la.png").read_bytes()[24:26]
+    assert header == bytes([16, 4])  # 16-bit, colour type 4 (grey + alpha)
+    hole = hole_mask() == 255
+    assert np.array_equal(out.pixels[..., 1], alpha)
+    assert np.array_equal(out.pixels[..., 0][~hole], grey[~hole])
+
+
 # ------------------------------------------------------------------------ large images
 
 
