@@ -37,7 +37,8 @@ DEFAULT_MAX_PIXELS = 2 * 89_478_485
 INPUT_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "TIFF": "TIFF",
                  "BMP": "BMP"}
 FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
-FORMAT_CHOICES = {"keep": None, "png": "PNG", "jpg": "JPEG", "tiff": "TIFF", "webp": "WEBP"}
+FORMAT_CHOICES = {"keep": None, "png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "tiff": "TIFF",
+                  "tif": "TIFF", "webp": "WEBP"}
 # Raster formats a folder of photographs or scans may hold that restore does not read: they are
 # reported as failures instead of being passed over in silence.
 UNSUPPORTED_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jp2", ".j2k", ".jxl", ".ico",

@@ -217,3 +217,13 @@ def test_a_negative_grow_mask_is_one_line_and_exit_1(checkpoint, tmp_path):
                                              str(checkpoint), "--grow-mask", "-1"))
     assert result.exit_code == 1
     assert "--grow-mask must be ≥ 0" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("fmt", "written"), [("jpeg", "a.jpg"), ("tif", "a.tif")])
+def test_format_accepts_jpeg_and_tif_as_aliases(checkpoint, tmp_path, fmt, written):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    out = tmp_path / "out"
+    result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint),
+                                             "--format", fmt))
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / written).format == ("JPEG" if fmt == "jpeg" else "TIFF")

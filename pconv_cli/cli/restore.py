@@ -52,7 +52,9 @@ class OutputFormat(str, Enum):
     keep = "keep"
     png = "png"
     jpg = "jpg"
+    jpeg = "jpeg"
     tiff = "tiff"
+    tif = "tif"
     webp = "webp"
 
 
