@@ -26,7 +26,7 @@ from torch import nn
 
 from . import __version__
 from .checkpoint import load_checkpoint
-from .core import PConvUNet, composite
+from .core import PConvUNet, composite, nearest_valid_size
 from .errors import ConfigError, ExportError
 from .fileio import atomic_path
 
@@ -89,18 +89,6 @@ class ExportResult:
         return max(c.max_abs_diff for c in self.checks)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512x768"`` (or ``512×768``) → (height, width)."""
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        height, width = (int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"size {text!r} is not HxW, e.g. 512x512") from None
-    if height < 1 or width < 1:
-        raise ConfigError(f"size {text!r} must be positive")
-    return height, width
-
-
 def export_onnx(
     checkpoint: str | os.PathLike,
     output: str | os.PathLike,
@@ -112,6 +100,9 @@ def export_onnx(
     device: str = "cpu",
 ) -> ExportResult:
     """Export ``checkpoint`` to ``output`` and verify it; nothing is written if it fails.
+
+    ``static_size``: (height, width) of a fixed-size export (``--static WxH`` parsed by
+    :func:`pconv_cli.masks.parse_size`), None for dynamic sizes.
 
     The file is checked with ``onnx.checker`` and then run with ONNX Runtime on ``device``
     against the fp32 torch model at the traced size and at a second size (batch 2, another
@@ -168,12 +159,10 @@ def export_onnx(
 def _check_static_size(size: tuple[int, int], multiple: int, depth: int) -> None:
     height, width = size
     if height % multiple or width % multiple:
-        def near(v: int) -> int:
-            return max(multiple, round(v / multiple) * multiple)
-
         raise ConfigError(
-            f"--static {height}x{width}: sides must be multiples of {multiple} (2^depth, depth "
-            f"{depth}); nearest valid size {near(height)}x{near(width)}"
+            f"--static {width}x{height}: sides must be multiples of {multiple} (2^depth, depth "
+            f"{depth}); nearest valid size {nearest_valid_size(width, multiple)}x"
+            f"{nearest_valid_size(height, multiple)}"
         )
 
 
@@ -262,7 +251,7 @@ def _metadata(ckpt: Any, *, fp16: bool, static_size: tuple[int, int] | None,
         "output": "composite: N×3×H×W float32 in [0,1] (known pixels kept, holes predicted)",
         "precision": "fp16" if fp16 else "fp32",
         "opset": str(opset),
-        "static_size": f"{static_size[0]}x{static_size[1]}" if static_size else "",
+        "static_size": f"{static_size[1]}x{static_size[0]}" if static_size else "",  # WxH
         "model_config": json.dumps(config.to_dict(), sort_keys=True),
     }
     train = _training_config(ckpt.train)

@@ -113,8 +113,11 @@ def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512"`` → (512, 512); ``"640x480"`` (width x height) → (480, 640)."""
+def parse_size(text: str, minimum: int = MIN_SIZE) -> tuple[int, int]:
+    """An image size as users write it, width first: ``"640x480"`` (or ``640×480``) is 640
+    wide and 480 high; ``"512"`` is square. Returns (height, width), the order of numpy
+    arrays: (480, 640). Every option that takes a size parses it here (gen-masks, evaluate
+    ``--size``, export ``--static``); sides below ``minimum`` are refused."""
     parts = text.lower().replace("×", "x").split("x")
     try:
         values = [int(p) for p in parts]
@@ -125,8 +128,8 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(values) != 2:
         raise ConfigError(f"size {text!r}: write N or WxH, for example 512 or 640x480")
     w, h = values
-    if min(h, w) < MIN_SIZE:
-        raise ConfigError(f"size {text!r}: masks must be at least {MIN_SIZE} pixels on a side")
+    if min(h, w) < minimum:
+        raise ConfigError(f"size {text!r}: sides must be at least {minimum} pixels")
     return h, w
 
 

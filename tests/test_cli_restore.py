@@ -195,7 +195,7 @@ def test_export_with_an_invalid_static_size_exits_1(checkpoint, tmp_path):
     result = runner.invoke(app, ["export", str(checkpoint), "--onnx", str(tmp_path / "m.onnx"),
                                  "--static", "20x20"])
     assert result.exit_code == 1
-    assert "nearest valid size 16x16" in result.output
+    assert "nearest valid size 24x24" in result.output  # 20 is halfway: rounded up
     assert not (tmp_path / "m.onnx").exists()
 
 

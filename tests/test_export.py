@@ -9,8 +9,11 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from pconv_cli.checkpoint import save_checkpoint
+from pconv_cli.cli import app
+from pconv_cli.cli.export import DEFAULT_OPSET as CLI_DEFAULT_OPSET
 from pconv_cli.core import PConvUNet, UNetConfig
 from pconv_cli.errors import (
     CheckpointError,
@@ -20,9 +23,9 @@ from pconv_cli.errors import (
     WeightsUnavailableError,
 )
 from pconv_cli.export import (
+    DEFAULT_OPSET,
     CompositeModel,
     export_onnx,
-    parse_size,
     verification_inputs,
     verify_onnx,
 )
@@ -34,6 +37,7 @@ from pconv_cli.inference import (
 )
 
 CONFIG = UNetConfig(depth=3, width=8)
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +132,36 @@ def test_static_export_fixes_height_and_width_but_not_batch(checkpoint, tmp_path
 
 
 def test_static_size_that_is_not_a_multiple_is_refused_with_the_nearest(checkpoint, tmp_path):
-    with pytest.raises(ConfigError, match="nearest valid size 16x24"):
+    with pytest.raises(ConfigError, match="--static 23x17: .* nearest valid size 24x16"):
         export_onnx(checkpoint, tmp_path / "bad.onnx", static_size=(17, 23))
+
+
+def test_the_nearest_valid_size_is_the_networks_own(tmp_path):
+    config = UNetConfig(depth=8, width=8)
+    path = tmp_path / "deep.pt"
+    save_checkpoint(path, config, PConvUNet(config).state_dict())
+    # 640 lies halfway between 512 and 768: export and the network must name the same one.
+    with pytest.raises(ConfigError, match="nearest valid size 768x256"):
+        export_onnx(path, tmp_path / "deep.onnx", static_size=(300, 640))
+    with pytest.raises(ConfigError, match="nearest valid size 256×768"):
+        PConvUNet(config).check_size(300, 640)
+
+
+def test_static_on_the_command_line_is_width_by_height(checkpoint, tmp_path):
+    result = runner.invoke(app, ["export", str(checkpoint), "--onnx", str(tmp_path / "w.onnx"),
+                                 "--static", "24x16"])
+    assert result.exit_code == 0, result.output
+    assert "sizes 24x16 (WxH)" in result.output
+    dims = onnx.load(str(tmp_path / "w.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert (dims[2].dim_value, dims[3].dim_value) == (16, 24)  # N×3×H×W
+    meta = OnnxInpainter(tmp_path / "w.onnx", device="cpu").metadata
+    assert meta["static_size"] == "24x16"
+    help_text = " ".join(runner.invoke(app, ["export", "--help"]).output.replace("│", " ").split())
+    assert "--static WxH" in help_text and "640x256 = 640 wide, 256 high" in help_text
+
+
+def test_the_command_line_default_opset_is_the_librarys():
+    assert CLI_DEFAULT_OPSET == DEFAULT_OPSET
 
 
 def test_failed_verification_raises_and_writes_nothing(checkpoint, tmp_path):
@@ -151,13 +183,6 @@ def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         export_onnx(tmp_path / "broken.pt", tmp_path / "out.onnx")
-
-
-def test_parse_size_reads_h_x_w():
-    assert parse_size("512x768") == (512, 768)
-    assert parse_size("64×32") == (64, 32)
-    with pytest.raises(ConfigError):
-        parse_size("512")
 
 
 # ----------------------------------------------------------------------- OnnxInpainter

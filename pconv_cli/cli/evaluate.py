@@ -144,8 +144,9 @@ def evaluate_command(
         "--bands", help="Hole-ratio bands (a,b]: 'paper' = 0.01,0.1,...,0.6, or edges such as "
                         "0.05,0.15,0.3.", rich_help_panel=_DATA)] = "paper",
     size: Annotated[str | None, typer.Option(
-        "--size", help="Evaluation size N or WxH: images centre-cropped and resized, masks "
-                       "resized nearest \\[default: each mask's size].",
+        "--size", help="Evaluation size N (square) or WxH, width first (640x256 = 640 wide, "
+                       "256 high): images centre-cropped and resized, masks resized nearest "
+                       "\\[default: each mask's size].",
         rich_help_panel=_DATA, show_default=False)] = None,
     invert: Annotated[bool, typer.Option(
         "--invert-mask", help="Mask files are black = hole (pconv's and the paper's test masks are "

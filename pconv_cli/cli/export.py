@@ -9,9 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..export import DEFAULT_OPSET, FP32_GOAL, export_onnx, parse_size
 from .app import app
 from .common import console, handle_errors
+
+# pconv_cli.export.DEFAULT_OPSET, written out because importing that module loads torch and
+# onnx, which `pconv --help` must not wait for (a test keeps the two equal).
+DEFAULT_OPSET = 17
 
 
 @app.command("export")
@@ -24,8 +27,9 @@ def export_command(
     fp16: Annotated[bool, typer.Option(
         "--fp16", help="fp16 weights and compute (inputs and output stay fp32).")] = False,
     static: Annotated[str | None, typer.Option(
-        "--static", metavar="HxW",
-        help="Fixed height×width (multiples of 2^depth) instead of dynamic sizes.")] = None,
+        "--static", metavar="WxH",
+        help="Fixed size instead of dynamic sizes: N (square) or WxH, width first (640x256 = "
+             "640 wide, 256 high); sides multiples of 2^depth.")] = None,
     tolerance: Annotated[float | None, typer.Option(
         help="Fail above this max abs difference from torch (default 1e-3 fp32, 5e-2 fp16).")
     ] = None,
@@ -33,11 +37,15 @@ def export_command(
         help="Where ONNX Runtime runs the check: cpu, cuda or auto.")] = "cpu",
 ) -> None:
     """Export CKPT to ONNX and check it against torch at two sizes before writing it."""
+    from ..export import FP32_GOAL, export_onnx
+    from ..masks import parse_size
+
     result = export_onnx(
         checkpoint, onnx, opset=opset, fp16=fp16,
-        static_size=parse_size(static) if static else None, tolerance=tolerance, device=device,
+        static_size=parse_size(static, minimum=1) if static else None, tolerance=tolerance,
+        device=device,
     )
-    sizes = (f"{result.static_size[0]}×{result.static_size[1]}" if result.static_size
+    sizes = (f"{result.static_size[1]}x{result.static_size[0]} (WxH)" if result.static_size
              else f"any multiple of {result.multiple}")
     console.print(f"[bold green]wrote[/] {escape(str(result.path))}: {result.precision}, "
                   f"opset {result.opset}, batch dynamic, sizes {sizes}", highlight=False)

@@ -231,6 +231,8 @@ def crop_to(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def nearest_valid_size(value: int, multiple: int) -> int:
+    """The multiple of ``multiple`` closest to ``value`` (halfway rounds up, at least one
+    ``multiple``): the hint every "not a multiple of 2^depth" message gives."""
     return max(multiple, int(math.floor(value / multiple + 0.5)) * multiple)
 
 
