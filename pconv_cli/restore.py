@@ -229,12 +229,19 @@ def rank_device(device: str, environ: Mapping[str, str] = os.environ) -> str:
 # ----------------------------------------------------------------------------- planning
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies somewhere under it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
 def discover(input_path: Path, exclude: list[Path], *, recursive: bool
              ) -> tuple[list[Path], list[Path], int, int]:
     """Files under ``input_path``: (images, unsupported images, ignored count, unsearched dirs).
 
-    Hidden files and folders are left out, and so are the ``exclude`` paths (the output and
-    mask folders, the shared mask file) when they lie inside the input.
+    Hidden files and folders are left out, and so are the ``exclude`` paths that lie inside
+    the input: a folder with everything under it (OUT, a mask folder within IN), a file by
+    itself (the shared mask). An excluded path that is the input itself or holds it (OUT or
+    the mask folder a parent of IN) excludes nothing: every file is still the input's.
     """
     if input_path.is_file():
         suffix = input_path.suffix.lower()
@@ -246,7 +253,9 @@ def discover(input_path: Path, exclude: list[Path], *, recursive: bool
     if not input_path.is_dir():
         raise InputError(f"{input_path}: no such file or folder")
     images, unsupported, ignored, unsearched = [], [], 0, 0
+    root = input_path.resolve()
     excluded = {p.resolve() for p in exclude}
+    excluded = {p for p in excluded if p != root and root in p.parents}
     walker = input_path.rglob("*") if recursive else input_path.iterdir()
     for path in walker:
         rel = path.relative_to(input_path)
@@ -268,6 +277,19 @@ def discover(input_path: Path, exclude: list[Path], *, recursive: bool
         else:
             ignored += 1
     return images, unsupported, ignored, unsearched
+
+
+def _masks_beside_images(images: list[Path], root: Path, masks: Path) -> set[Path]:
+    """The listed files that are the full-name masks of other listed images (``a.jpg.png`` for
+    ``a.jpg``): where the mask folder is the input folder, masks sit beside the images."""
+    by_place = {(p.resolve().parent, p.stem): p for p in images}
+    found = set()
+    for image in images:
+        rel = image.relative_to(root)
+        mask = by_place.get(((masks / rel.parent).resolve(), rel.name))
+        if mask is not None:
+            found.add(mask)
+    return found
 
 
 def _output_names(relatives: list[Path], fmt: str | None) -> dict[Path, Path | None]:
@@ -312,10 +334,12 @@ class _MaskFolder:
     masks. A stem mask that two images would share is an error, not a silent pairing.
     """
 
-    def __init__(self, root: Path, images: list[Path]) -> None:
+    def __init__(self, root: Path, images: list[Path], images_root: Path) -> None:
         if not root.is_dir():
             raise InputError(f"--masks {root}: no such folder")
         self.root = root
+        self.images_root = images_root
+        self._inputs = {(images_root / rel).resolve() for rel in images}
         self._listing: dict[Path, list[Path]] = {}
         self._stems: dict[tuple[Path, str], list[Path]] = {}
         for rel in images:
@@ -331,7 +355,9 @@ class _MaskFolder:
         return self._listing[folder]
 
     def _matches(self, rel: Path) -> tuple[list[Path], list[Path]]:
-        files = self._files(rel.parent)
+        # Where masks sit beside the images, an image is never its own mask.
+        image = (self.images_root / rel).resolve()
+        files = [p for p in self._files(rel.parent) if p.resolve() != image]
         by_name = [p for p in files if p.stem == rel.name]
         by_stem = [p for p in files if p.stem == rel.stem]
         return by_name, by_stem
@@ -339,6 +365,12 @@ class _MaskFolder:
     def find(self, rel: Path) -> Path:
         by_name, by_stem = self._matches(rel)
         shown = (self.root / rel.parent).as_posix()
+        for candidate in (by_name or by_stem)[:1]:
+            if candidate.resolve() in self._inputs:  # masks beside images, named by stem
+                raise InputError(
+                    f"its mask {candidate.name} is one of the input images; a mask kept beside "
+                    f"its image is named after the full file name ({rel.name}.png)"
+                )
         if len(by_name) == 1:
             return by_name[0]
         if len(by_name) > 1:
@@ -367,17 +399,30 @@ def _names(paths: Iterable[Path]) -> str:
 def plan(input_path: str | os.PathLike, output: str | os.PathLike,
          options: RestoreOptions) -> tuple[list[RestoreTask], list[FileResult], int, list[str]]:
     """The files of this shard: tasks to run, failures found without decoding, ignored count,
-    notes. Raises :class:`InputError` when the run as a whole cannot start."""
+    notes. Raises :class:`InputError` when the run as a whole cannot start: OUT is the folder
+    that holds the input or the mask folder, or there is no image to restore."""
     input_path, output = Path(input_path), Path(output)
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a folder")
-    if input_path.is_dir() and output.resolve() == input_path.resolve():
+    out_resolved = output.resolve()
+    if input_path.is_dir() and out_resolved == input_path.resolve():
         raise InputError("OUT is the input folder: restore never overwrites its inputs; "
+                         "choose another folder")
+    if input_path.is_file() and out_resolved == input_path.resolve().parent:
+        raise InputError(f"OUT is the folder that holds {input_path.name}: restore never "
+                         "overwrites its inputs; choose another folder")
+    if options.masks is not None and out_resolved == Path(options.masks).resolve():
+        raise InputError("OUT is the mask folder: restore never writes among its masks; "
                          "choose another folder")
     exclude = [output] + [Path(p) for p in (options.masks, options.mask) if p is not None]
     images, unsupported, ignored, unsearched = discover(input_path, exclude,
                                                         recursive=options.recursive)
     root = input_path if input_path.is_dir() else input_path.parent
+    if options.masks is not None:
+        beside = _masks_beside_images(images, root, Path(options.masks))
+        images = [p for p in images if p not in beside]
+    if not images and not unsupported:
+        raise InputError(_no_images(input_path, ignored, unsearched))
     notes = []
     if unsearched:
         notes.append(f"{unsearched} subfolder(s) not searched (pass --recursive to include them)")
@@ -390,11 +435,17 @@ def plan(input_path: str | os.PathLike, output: str | os.PathLike,
     image_rels = [p.relative_to(root) for p in images]
     fmt = FORMAT_CHOICES[options.format]
     names = _output_names(image_rels, fmt)
-    pairing = _MaskFolder(Path(options.masks), image_rels) if options.masks is not None else None
-    protected = {p.resolve() for p in images}
+    pairing = (_MaskFolder(Path(options.masks), image_rels, root)
+               if options.masks is not None else None)
+    inputs = {p.resolve() for p in images}
     unsupported_set = {p.relative_to(root) for p in unsupported}
+    # OUT inside the input folder is left out of the listing; anywhere else, an output that
+    # lands inside the input folder would be taken for an input by the next run.
+    root_resolved = root.resolve()
+    out_in_input = out_resolved != root_resolved and _inside(out_resolved, root_resolved)
 
-    tasks, failures = [], []
+    planned: list[tuple[Path, Path, Path, Path | None]] = []
+    failures = []
     for index, rel in enumerate(relatives):
         if not in_shard(index, options.shard):
             continue
@@ -407,20 +458,43 @@ def plan(input_path: str | os.PathLike, output: str | os.PathLike,
             failures.append(FileResult(rel.as_posix(), "failed",
                                        "output name collides with another input's; rename one"))
             continue
-        target = output / out_rel
         try:
             mask = pairing.find(rel) if pairing is not None else options.mask
-            if target.resolve() in protected or (mask is not None and
-                                                 target.resolve() == Path(mask).resolve()):
-                raise InputError(
-                    f"the output {target} would overwrite an input; choose another OUT"
-                )
         except InputError as exc:
             failures.append(FileResult(rel.as_posix(), "failed", str(exc)))
             continue
-        preview = (output / PREVIEW_DIR / (out_rel.as_posix() + ".jpg")) if options.concat else None
-        tasks.append(RestoreTask(root / rel, rel, target, mask, preview))
+        planned.append((rel, out_rel, output / out_rel, mask))
+
+    protected = inputs | {Path(m).resolve() for *_, m in planned if m is not None}
+    tasks = []
+    for rel, out_rel, target, mask in planned:
+        resolved = target.resolve()
+        if resolved in protected:
+            reason = f"the output {target} would overwrite an input or a mask; choose another OUT"
+        elif not out_in_input and _inside(resolved, root_resolved):
+            reason = f"the output {target} would be written inside the input folder"
+        else:
+            preview = (output / PREVIEW_DIR / (out_rel.as_posix() + ".jpg")
+                       if options.concat else None)
+            tasks.append(RestoreTask(root / rel, rel, target, mask, preview))
+            continue
+        failures.append(FileResult(rel.as_posix(), "failed", reason))
+    failures.sort(key=lambda r: r.relative)
+    if options.shard is not None and not tasks and not failures:
+        k, n = options.shard
+        notes.append(f"shard {k}/{n} holds none of the {len(relatives)} file(s)")
     return tasks, failures, ignored, notes
+
+
+def _no_images(input_path: Path, ignored: int, unsearched: int) -> str:
+    """Why a folder gave nothing to restore, and what to try."""
+    formats = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
+    message = f"{input_path}: no images to restore (looked for {formats})"
+    if unsearched:
+        message += f"; {unsearched} subfolder(s) not searched: pass --recursive to include them"
+    if ignored:
+        message += f"; {ignored} other file(s) are not images"
+    return message
 
 
 def failures_csv_name(shard: tuple[int, int] | None) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from pconv_cli.errors import ConfigError
+from pconv_cli.errors import ConfigError, InputError
 from pconv_cli.export import export_onnx
 from pconv_cli.inference import OnnxInpainter, TorchInpainter
 from pconv_cli.restore import (
@@ -724,3 +724,69 @@ def test_grown_holes_are_every_pixel_within_that_distance_of_a_hole(pixels):
             near = ((holes - (y, x)) ** 2).sum(axis=1).min() <= pixels * pixels
             assert grown[y, x] == (not near)
     assert np.array_equal(valid, before)  # the input is not modified
+
+
+# ------------------------------------------------------- where IN, OUT and the masks lie
+
+
+def test_out_a_parent_of_the_input_restores_every_image(inpainter, tmp_path):
+    src, masks = tmp_path / "parent" / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(30))
+    write_pair(src, masks, "sub/b.png", photo(31))
+    report = run(inpainter, src, tmp_path / "parent", masks=masks, recursive=True)
+    assert report.count("restored") == 2, report.results
+    assert (tmp_path / "parent" / "a.png").is_file()
+    assert (tmp_path / "parent" / "sub" / "b.png").is_file()
+
+
+def test_mask_folder_a_parent_of_the_input_pairs_as_usual(inpainter, tmp_path):
+    parent = tmp_path / "parent"
+    src = parent / "in"
+    write_pair(src, parent, "a.png", photo(32))  # the mask is parent/a.png
+    report = run(inpainter, src, tmp_path / "out", masks=parent)
+    assert report.count("restored") == 1, report.results
+
+
+def test_masks_beside_the_images_are_used_as_masks_not_restored(inpainter, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, seed in (("a.jpg", 33), ("b.png", 34)):
+        Image.fromarray(photo(seed)).save(src / name)
+        Image.fromarray(hole_mask()).save(src / f"{name}.png")  # a.jpg.png: a.jpg's mask
+    before = digest(src)
+    report = run(inpainter, src, tmp_path / "out", masks=src)
+    assert sorted(r.relative for r in report.results) == ["a.jpg", "b.png"]
+    assert report.count("restored") == 2, report.results
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.*g")) == ["a.jpg", "b.png"]
+    assert digest(src) == before
+
+
+def test_a_stem_mask_beside_its_image_is_reported_not_restored_as_an_image(inpainter, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(35)).save(src / "a.jpg")
+    Image.fromarray(hole_mask()).save(src / "a.png")  # meant as a.jpg's mask, but an image too
+    report = run(inpainter, src, tmp_path / "out", masks=src)
+    reasons = {r.relative: r.reason for r in report.failed}
+    assert set(reasons) == {"a.jpg", "a.png"}
+    assert "is one of the input images" in reasons["a.jpg"]
+    assert "a.jpg.png" in reasons["a.jpg"]
+
+
+def test_an_empty_input_folder_is_an_error_that_writes_nothing(inpainter, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="no images to restore") as caught:
+        run(inpainter, src, tmp_path / "out", mask_from="alpha")
+    assert str(src) in str(caught.value) and "--recursive" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_restoring_a_file_into_the_folder_that_holds_it_is_refused(inpainter, tmp_path):
+    src, masks = tmp_path / "same", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(36))
+    before = digest(src)
+    with pytest.raises(InputError, match="OUT is the folder that holds a.png"):
+        run(inpainter, src / "a.png", src, masks=masks)
+    assert digest(src) == before  # no failures.csv, no restored copy over the input
