@@ -276,7 +276,8 @@ class OnnxInpainter(_ModelInpainter):
 
     The file's metadata says what sizes it takes (``multiple``, and ``static_size`` for a
     fixed-size export); inputs are padded to those (the padding counts as hole) and cropped
-    back, as with :class:`TorchInpainter`.
+    back, as with :class:`TorchInpainter`. A fixed non-square model refuses ``flips=8``: the
+    transposed copies would not fit it.
 
     ``device``: ``cpu``, ``cuda`` (or ``cuda:N``) or ``auto``. CUDA is requested only for
     ``cuda``/``auto``; ONNX Runtime silently falls back to the CPU when it cannot use a GPU, so
@@ -347,6 +348,17 @@ class OnnxInpainter(_ModelInpainter):
         self.name = name or path.stem
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.multiple, self.fixed_size = self._read_shape(path)
+        if self.fixed_size is not None and self.flips == 8:
+            height, width = self.fixed_size
+            if height != width:
+                # The transposed copies of an input that fills the model are width×height:
+                # a fixed non-square graph cannot take them, and cropping them would change
+                # what the ensemble averages.
+                raise ConfigError(
+                    f"--flips 8 transposes each input, which this model's fixed non-square "
+                    f"size {width}x{height} (WxH) cannot take; use --flips 4, or export with a "
+                    "square --static size or without --static"
+                )
         inputs = {i.name: i for i in self.session.get_inputs()}
         if set(inputs) != {"image", "mask"}:
             raise CheckpointError(
@@ -373,8 +385,8 @@ class OnnxInpainter(_ModelInpainter):
             th, tw = self.fixed_size
             if h > th or w > tw:
                 raise InputError(
-                    f"{h}×{w} input is larger than this model's fixed size {th}×{tw}; export "
-                    "without --static or downscale the input"
+                    f"{w}x{h} input is larger than this model's fixed size {tw}x{th} (WxH); "
+                    "export without --static or downscale the input"
                 )
         else:
             th, tw = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple

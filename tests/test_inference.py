@@ -239,3 +239,37 @@ def test_masks_may_be_bool_or_0_1_numbers_or_one_mask_for_a_batch(inpainter):
 def test_unusable_inputs_are_refused_with_a_clear_message(inpainter, images, valid, message):
     with pytest.raises(InputError, match=message):
         inpainter.inpaint(images, valid)
+
+
+@pytest.fixture(scope="module")
+def static_models(checkpoint, tmp_path_factory) -> dict[str, Path]:
+    """Fixed-size exports: 24 wide and 16 high, and 24×24."""
+    folder = tmp_path_factory.mktemp("static")
+    return {"wide": export_onnx(checkpoint, folder / "wide.onnx", static_size=(16, 24)).path,
+            "square": export_onnx(checkpoint, folder / "square.onnx", static_size=(24, 24)).path}
+
+
+def test_flips_8_with_a_fixed_non_square_model_is_refused_naming_flips_4(static_models):
+    with pytest.raises(ConfigError, match=r"--flips 8 .* size 24x16 \(WxH\).* use --flips 4"):
+        load_inpainter(onnx=static_models["wide"], device="cpu", flips=8)
+
+
+def test_a_fixed_non_square_model_runs_flips_4_like_torch(checkpoint, static_models):
+    image, valid = colour_photo()[:16, :24], holes()[:16, :24]
+    expected = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=4).inpaint(
+        image, valid)
+    out = load_inpainter(onnx=static_models["wide"], device="cpu", flips=4).inpaint(image, valid)
+    assert np.allclose(out, expected, atol=1e-4)
+
+
+def test_a_fixed_square_model_runs_flips_8_on_non_square_inputs_like_torch(checkpoint,
+                                                                           static_models):
+    image, valid = colour_photo()[:20, :22], holes()[:20, :22]  # padded to 24×24 by both
+    expected = TorchInpainter.from_checkpoint(checkpoint, device="cpu", flips=8).inpaint(
+        image, valid)
+    out = load_inpainter(onnx=static_models["square"], device="cpu", flips=8).inpaint(image,
+                                                                                       valid)
+    assert np.allclose(out, expected, atol=1e-4)
+    with pytest.raises(InputError, match=r"32x20 input is larger .* fixed size 24x24 \(WxH\)"):
+        load_inpainter(onnx=static_models["square"], device="cpu").inpaint(
+            colour_photo()[:20, :32], holes()[:20, :32])
