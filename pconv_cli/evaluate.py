@@ -780,12 +780,8 @@ def _torch_inpainter(path: Path, device: str, name: str, flips: int, blend: str)
 
 
 def _onnx_inpainter(path: Path, device: str, name: str, flips: int, blend: str) -> Any:
-    try:
-        from .inference import OnnxInpainter
-    except ImportError:
-        raise ConfigError(
-            "--onnx: this pconv has no ONNX Runtime inpainter; upgrade pconv"
-        ) from None
+    from .inference import OnnxInpainter  # it reports a missing ONNX Runtime itself
+
     inpainter = OnnxInpainter(path, device=device, name=name, flips=flips, blend=blend)
     inpainter.path = Path(path)
     return inpainter

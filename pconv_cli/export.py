@@ -110,7 +110,11 @@ def export_onnx(
     difference above ``tolerance`` (default 1e-3 in fp32, 5e-2 in fp16) or any NaN/inf raises
     :class:`ExportError`.
     """
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("export needs the onnx package, which is not installed: "
+                          "pip install onnx") from None
 
     if opset < 13:
         raise ConfigError(f"--opset {opset}: pconv needs opset 13 or newer (17 is tested)")

@@ -298,7 +298,13 @@ class OnnxInpainter(_ModelInpainter):
         flips: int = 1,
         blend: str = DEFAULT_BLEND,
     ) -> None:
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError(
+                "--onnx needs ONNX Runtime, which is not installed: pip install onnxruntime "
+                "(onnxruntime-gpu for CUDA)"
+            ) from None
 
         self._configure(flips, blend)
         path = Path(path)

@@ -171,3 +171,16 @@ def test_a_bad_flips_value_is_one_line_and_exit_1(files, value):
     result = run(files, "--model", str(files["model"]), "--flips", value)
     assert result.exit_code == 1
     assert "--flips" in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_onnx_runtime_is_one_line_naming_what_to_install(files, tmp_path,
+                                                                    monkeypatch):
+    from pconv_cli.export import export_onnx
+
+    onnx_path = tmp_path / "tiny.onnx"
+    export_onnx(files["model"], onnx_path)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # the import fails, as if missing
+    result = run(files, "--onnx", str(onnx_path), "--device", "cpu")
+    assert result.exit_code == 1
+    assert "pip install onnxruntime" in result.stderr
+    assert "Traceback" not in result.output

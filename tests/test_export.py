@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +244,12 @@ def test_load_inpainter_refuses_both_model_and_onnx(checkpoint, exported):
 def test_load_inpainter_without_a_model_needs_the_bundled_one():
     with pytest.raises(WeightsUnavailableError, match="--model"):
         load_inpainter()
+
+
+def test_a_missing_onnx_package_is_one_line_naming_what_to_install(checkpoint, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # the import fails, as if missing
+    result = runner.invoke(app, ["export", str(checkpoint), "--onnx", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1
+    assert "pip install onnx" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "m.onnx").exists()
