@@ -672,6 +672,18 @@ def parse_methods(values: str | Sequence[str] | None) -> list[str]:
     return names
 
 
+def default_methods() -> list[str]:
+    """What evaluate scores when given no model and no method: the bundled model and the
+    classical methods that are installed (telea and ns need OpenCV)."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        opencv = []
+    else:
+        opencv = ["telea", "ns"]
+    return ["pconv", *opencv, "biharmonic"]
+
+
 def file_method_names(paths: Sequence[Path], reserved: Sequence[str] = ()) -> list[str]:
     """Names for model files: their stems, lengthened only as far as needed to differ."""
     paths = [Path(p) for p in paths]
@@ -745,14 +757,12 @@ def build_methods(
     ``inference.FLIP_ENSEMBLES``, for 2, 4 and 8) and ``blend`` (``"poisson,none"``: with and
     without seam blending, :mod:`pconv_cli.seams`), named by :func:`variant_name`. Classical
     methods are built first, so a missing optional dependency fails before any model is loaded.
+    Given nothing at all, it builds :func:`default_methods`.
     """
     names = parse_methods(list(methods))
     variants = [(f, b) for f in parse_flips(flips) for b in parse_blends(blend)]
     if not (models or onnx or names):
-        raise ConfigError(
-            "nothing to evaluate: give --model CKPT, --onnx FILE or --method NAMES "
-            f"(known methods: {', '.join(KNOWN_METHODS)})"
-        )
+        names = default_methods()
     classical = {n: classical_inpainter(n) for n in names if n in CLASSICAL_METHODS}
     files = [Path(p) for p in [*models, *onnx]]
     file_names = file_method_names(files, reserved=names)

@@ -184,3 +184,14 @@ def test_a_missing_onnx_runtime_is_one_line_naming_what_to_install(files, tmp_pa
     assert result.exit_code == 1
     assert "pip install onnxruntime" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="no default model bundled yet")
+def test_without_a_method_the_bundled_model_and_the_classical_methods_are_scored(files,
+                                                                                 tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(out.read_text())["methods"]) == ["pconv", "telea", "ns", "biharmonic"]
+    help_text = " ".join(run(files, "--help").output.replace("│", " ").split())
+    assert "[default, when no --model or --onnx is given: pconv,telea,ns,biharmonic" in help_text

@@ -29,6 +29,7 @@ from pconv_cli.evaluate import (
     seeded_assignment,
 )
 from pconv_cli.imaging import load_image, save_mask
+from pconv_cli.inference import DEFAULT_MODEL_PATH
 
 SIZE = 64
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
@@ -426,9 +427,12 @@ def test_a_missing_opencv_names_the_package_to_install(monkeypatch):
         build_methods(methods=["telea"])
 
 
-def test_nothing_to_evaluate_is_one_clear_error():
-    with pytest.raises(ConfigError, match="--model CKPT, --onnx FILE or --method"):
-        build_methods()
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="no default model bundled")
+def test_without_models_or_methods_the_bundled_model_and_installed_methods_are_scored(
+        monkeypatch):
+    assert [m.name for m in build_methods(device="cpu")] == ["pconv", "telea", "ns", "biharmonic"]
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    assert [m.name for m in build_methods(device="cpu")] == ["pconv", "biharmonic"]
 
 
 def test_same_stems_are_named_by_their_folders():

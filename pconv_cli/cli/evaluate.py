@@ -126,7 +126,9 @@ def evaluate_command(
         rich_help_panel=_WHAT, show_default=False)] = None,
     method: Annotated[list[str] | None, typer.Option(
         "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), "
-                         "biharmonic, mean.", rich_help_panel=_WHAT, show_default=False)] = None,
+                         "biharmonic, mean \\[default, when no --model or --onnx is given: "
+                         "pconv,telea,ns,biharmonic; pconv,biharmonic without OpenCV].",
+        rich_help_panel=_WHAT, show_default=False)] = None,
     flips: Annotated[str, typer.Option(
         "--flips", help="Score each model alone (1) or as an ensemble over 2, 4 or 8 mirrored "
                         "copies of each input; a comma list such as 1,4 scores each (named "
