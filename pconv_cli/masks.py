@@ -147,6 +147,18 @@ def parse_range(text: str, kind: type = float) -> tuple[float, float]:
     return values[0], values[1]
 
 
+def parse_mask_param(name: str, text: str) -> tuple[float, float]:
+    """One generator parameter as gen-masks and train take it: ``LOW,HIGH``, or one value for
+    a fixed one. ``name`` is a :class:`MaskParams` field (``stroke-width`` = ``stroke_width``);
+    the count fields take whole numbers."""
+    names = [f.name for f in dataclasses.fields(MaskParams)]
+    key = name.strip().replace("-", "_")
+    if key not in names:
+        raise ConfigError(f"unknown mask parameter {name!r}; one of {', '.join(names)}")
+    kind = int if isinstance(getattr(MaskParams, key)[0], int) else float
+    return parse_range(text, kind)
+
+
 # --------------------------------------------------------------------------- ratios and bands
 
 

@@ -23,7 +23,7 @@ from ..masks import (
     MaskParams,
     MaskSetSpec,
     parse_bands,
-    parse_range,
+    parse_mask_param,
     parse_size,
     preview_sheet,
     write_mask_set,
@@ -60,9 +60,8 @@ def _params(ranges: dict[str, str | None]) -> MaskParams:
     kwargs = {}
     for name, text in ranges.items():
         if text is not None:
-            kind = int if isinstance(getattr(_DEFAULTS, name)[0], int) else float
             try:
-                kwargs[name] = parse_range(text, kind)
+                kwargs[name] = parse_mask_param(name, text)
             except ConfigError as exc:
                 raise ConfigError(f"--{name.replace('_', '-')}: {exc}") from None
     return MaskParams(**kwargs)
