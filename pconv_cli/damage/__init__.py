@@ -1,0 +1,39 @@
+"""Synthetic damage with exact masks: for training a damage detector and thin-hole inpainting.
+
+``synthesise(image, rng, params)`` lays random damage onto a clean float RGB image and returns
+the damaged image with a bool mask of exactly the pixels the damage changed (True = damaged;
+``Damaged.valid`` is the library's True = valid mask). ``thin_hole_mask(shape, rng, params)``
+draws only thin holes (hairs, specks, scratches, cracks) and returns their mask.
+
+Damage kinds: real film artefacts from a folder of RGBA cut-outs (``artefacts``), and
+procedural scratches, curved scratches, hairs, dust, cracks, creases, tears, missing corners and
+edges, wormholes, ink blots, foxing, mould and tape (``procedural``). Image kinds and
+degradations that are not holes are in ``degrade``; layers and the exact mask in ``layers``.
+See docs/damage.md.
+"""
+
+from .compose import (
+    DAMAGE_WEIGHTS,
+    DEGRADATION_CHANCES,
+    IMAGE_KIND_WEIGHTS,
+    THIN_WEIGHTS,
+    Damaged,
+    DamageParams,
+    ThinHoleParams,
+    damage_seed,
+    synthesise,
+    thin_hole_mask,
+)
+
+__all__ = [
+    "DAMAGE_WEIGHTS",
+    "DEGRADATION_CHANCES",
+    "IMAGE_KIND_WEIGHTS",
+    "THIN_WEIGHTS",
+    "DamageParams",
+    "Damaged",
+    "ThinHoleParams",
+    "damage_seed",
+    "synthesise",
+    "thin_hole_mask",
+]
