@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import os
 import shutil
 import time
@@ -26,15 +28,14 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from . import __version__
 from .errors import ConfigError, InputError, PconvError
 from .fileio import atomic_path, atomic_write_text
 from .imaging import IMAGE_SUFFIXES
-from .inference import Inpainter
 from .restore_io import (
     DEFAULT_MAX_PIXELS,
     FORMAT_CHOICES,
@@ -58,6 +59,12 @@ MASK_SOURCES = ("masks", "alpha")
 PREVIEW_DIR = "_previews"
 PREVIEW_SIDE = 1024  # longest side of each panel of a --concat preview
 _GRID = 8  # hole regions are found on a grid of 8×8-pixel cells (cheap, and merges speckles)
+# A mask that marks more than this share of its image as hole is most likely inverted (black =
+# hole read as white = hole): the file is restored, with a warning naming --invert-mask.
+HOLE_WARNING_FRACTION = 0.5
+
+if TYPE_CHECKING:  # torch is imported where it is used: planning a run needs none of it
+    from .inference import Inpainter
 
 
 @dataclass
@@ -147,6 +154,7 @@ class FileResult:
     status: str  # "restored", "unchanged" (no holes: copied), "skipped" (exists), "failed"
     reason: str = ""
     output: Path | None = None
+    warning: str = ""  # restored, but worth a look (a mask that is mostly hole)
 
 
 @dataclass
@@ -220,6 +228,8 @@ def in_shard(index: int, shard: tuple[int, int] | None) -> bool:
 
 def rank_device(device: str, environ: Mapping[str, str] = os.environ) -> str:
     """Under torchrun, ``auto``/``cuda`` means this rank's own GPU (LOCAL_RANK)."""
+    import torch
+
     local = environ.get("LOCAL_RANK")
     if local is None or device not in ("auto", "cuda") or not torch.cuda.is_available():
         return device
@@ -620,6 +630,9 @@ def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, mult
 def _downscale(rgb: np.ndarray, valid: np.ndarray, size: tuple[int, int]
                ) -> tuple[np.ndarray, np.ndarray]:
     """Area-average downscale; a small pixel is valid only if everything it covers is."""
+    import torch
+    import torch.nn.functional as F
+
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     mask = torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float32))[None, None]
     # Hole pixels hold damaged content, but none of it reaches the model: a small pixel whose
@@ -631,6 +644,9 @@ def _downscale(rgb: np.ndarray, valid: np.ndarray, size: tuple[int, int]
 
 
 def _upscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     big = F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
     return big[0].permute(1, 2, 0).numpy()
@@ -704,6 +720,7 @@ class _Prepared:
     jobs: list[_Job]
     waiting: int = 0
     failure: str | None = None
+    warning: str = ""
 
 
 class _Restorer:
@@ -724,14 +741,31 @@ class _Restorer:
             image = read_image(task.source, max_pixels=self.options.max_pixels)
             valid, image = self._mask_for(task, image)
             if not valid.any():
-                raise InputError("the mask covers the whole image: nothing to restore from")
+                raise InputError("the mask covers the whole image: nothing to restore from "
+                                 f"({self._polarity_hint()})")
             if valid.all():
                 return self._write_unchanged(task, image)
             jobs = make_jobs(image, valid, self.options, self.inpainter.multiple,
                              getattr(self.inpainter, "fixed_size", None))
-            return _Prepared(task, image, valid, jobs, waiting=len(jobs))
+            return _Prepared(task, image, valid, jobs, waiting=len(jobs),
+                             warning=self._hole_warning(valid))
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
             return _failure(task, exc)
+
+    def _polarity_hint(self) -> str:
+        if self.options.mask_from == "alpha":
+            return ("are the transparent pixels the holes? then drop --invert-mask"
+                    if self.options.invert_mask else
+                    "are the opaque pixels the holes? then pass --invert-mask")
+        return ("are its holes white? then drop --invert-mask" if self.options.invert_mask
+                else "are its holes black? then pass --invert-mask")
+
+    def _hole_warning(self, valid: np.ndarray) -> str:
+        hole_fraction = 1.0 - np.count_nonzero(valid) / valid.size
+        if hole_fraction <= HOLE_WARNING_FRACTION:
+            return ""
+        return (f"the mask marks {hole_fraction:.0%} of the image as hole; "
+                f"{self._polarity_hint()}")
 
     def _mask_for(self, task: RestoreTask, image: ImageFile) -> tuple[np.ndarray, ImageFile]:
         opts = self.options
@@ -781,7 +815,8 @@ class _Restorer:
             write_image(task.output, restored, format=fmt, quality=self.options.quality)
             if task.preview is not None:
                 _write_preview(task.preview, item.image, item.valid, restored)
-            return FileResult(task.relative.as_posix(), "restored", "", task.output)
+            return FileResult(task.relative.as_posix(), "restored", "", task.output,
+                              warning=item.warning)
         except Exception as exc:  # noqa: BLE001
             return _failure(task, exc)
 
@@ -895,64 +930,186 @@ def _write_preview(path: Path, before: ImageFile, valid: np.ndarray, after: Imag
         tmp.write_bytes(buffer.getvalue())
 
 
+RUN_RECORD = ".pconv-restore.json"  # in OUT: the settings its images were restored with
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (a model): the record tells two models apart by content, not name."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_settings(options: RestoreOptions, inpainter: Inpainter,
+                    model_digest: str | None = None) -> dict:
+    """Every setting that decides an output's pixels or format, keyed by its CLI option.
+
+    Not recorded: what only decides which files are done or how fast (--recursive, --shard,
+    --workers, --batch-size, --max-pixels, --device).
+    """
+    def resolved(path: Path | None) -> str | None:
+        return None if path is None else str(Path(path).resolve())
+
+    return {
+        "model": inpainter.name,
+        "model-sha256": model_digest,
+        "flips": getattr(inpainter, "flips", 1),
+        "blend": getattr(inpainter, "blend", None),
+        "masks": resolved(options.masks),
+        "mask": resolved(options.mask),
+        "mask-from": options.mask_from,
+        "invert-mask": options.invert_mask,
+        "resize-masks": options.resize_masks,
+        "grow-mask": options.grow_mask,
+        "format": (FORMAT_CHOICES[options.format] or "keep").lower(),
+        "quality": options.quality,
+        "hd-strategy": options.hd_strategy,
+        "hd-trigger": options.hd_trigger,
+        "hd-margin": options.hd_margin,
+        "hd-size": options.hd_size,
+    }
+
+
+def _shown(key: str, value: object) -> str:
+    if value is None:
+        return "none"
+    if key == "model-sha256":
+        return f"{value}"[:12] + "…"
+    return str(value)
+
+
+def check_output_settings(output: Path, settings: dict, *, overwrite: bool) -> None:
+    """Refuse to mix images restored with other settings in one OUT, then record these.
+
+    A rerun with the same settings resumes (existing outputs are skipped); with other settings
+    it would skip every file and leave the old images under the new settings' name, so it is
+    refused unless ``overwrite`` redoes them.
+    """
+    record = output / RUN_RECORD
+    if not overwrite and record.exists():
+        try:
+            old = json.loads(record.read_text(encoding="utf-8")).get("settings")
+        except (OSError, ValueError, AttributeError):
+            old = None
+        if not isinstance(old, dict):
+            raise InputError(f"{record} is unreadable; pass --overwrite to redo the images in "
+                             f"{output}, or choose another folder")
+        differing = [f"--{key} {_shown(key, value)} (was {_shown(key, old.get(key))})"
+                     for key, value in settings.items() if old.get(key) != value]
+        if differing:
+            raise InputError(
+                f"{output} holds images restored with other settings: {', '.join(differing)}; "
+                "pass --overwrite to redo them, or choose another folder"
+            )
+    try:
+        atomic_write_text(record, json.dumps({"pconv_version": __version__,
+                                              "settings": settings}, indent=2) + "\n")
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write there ({exc.strerror or exc}); choose a "
+                         "writable folder") from None
+
+
+class RestoreRun:
+    """One restore run in two steps, so that a caller can check everything it can before it
+    loads a model: planning on construction (options, IN, OUT, masks, the file list; raises
+    :class:`InputError` or :class:`ConfigError`, writes nothing) and :meth:`execute`."""
+
+    def __init__(self, input_path: str | os.PathLike, output: str | os.PathLike,
+                 options: RestoreOptions | None = None) -> None:
+        self.options = options or RestoreOptions()
+        self.options.validate()
+        self.input_path, self.output = Path(input_path), Path(output)
+        self._checked_settings: dict | None = None
+        with pixel_limit(self.options.max_pixels):
+            self.tasks, self.failures, self.ignored, self.notes = plan(
+                self.input_path, self.output, self.options)
+            self.shared_mask = None
+            if self.options.mask is not None:
+                self.shared_mask = read_mask(self.options.mask, invert=self.options.invert_mask,
+                                             max_pixels=self.options.max_pixels)
+
+    def check_output(self, inpainter: Inpainter, model_digest: str | None = None) -> None:
+        """Refuse an OUT restored with other settings, or record these in it (see
+        :func:`check_output_settings`); :meth:`execute` does it if the caller has not."""
+        settings = output_settings(self.options, inpainter, model_digest)
+        if settings != self._checked_settings:
+            check_output_settings(self.output, settings,
+                                  overwrite=not self.options.skip_existing)
+            self._checked_settings = settings
+
+    def _is_done(self, task: RestoreTask) -> bool:
+        # With --concat a file is done when its preview is written too.
+        return task.output.exists() and (task.preview is None or task.preview.exists())
+
+    def execute(
+        self,
+        inpainter: Inpainter,
+        *,
+        model_digest: str | None = None,
+        on_start: Callable[[int, int], None] | None = None,
+        on_result: Callable[[FileResult], None] | None = None,
+    ) -> RestoreReport:
+        """Restore the planned files with ``inpainter`` (see :func:`restore`)."""
+        options = self.options
+        started = time.perf_counter()
+        results: list[FileResult] = []
+
+        def emit(result: FileResult) -> None:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
+        self.check_output(inpainter, model_digest)
+        with pixel_limit(options.max_pixels):
+            done = [t for t in self.tasks if options.skip_existing and self._is_done(t)]
+            todo = [t for t in self.tasks if not (options.skip_existing and self._is_done(t))]
+            if on_start is not None:
+                on_start(len(self.tasks) + len(self.failures), len(todo))
+            for failure in self.failures:
+                emit(failure)
+            for task in done:
+                emit(FileResult(task.relative.as_posix(), "skipped", "output exists",
+                                task.output))
+            restorer = _Restorer(inpainter, options, self.shared_mask)
+            interrupted, remaining = False, 0
+            try:
+                restorer.run(todo, emit)
+            except KeyboardInterrupt:
+                interrupted = True
+                handled = {r.relative for r in results}
+                remaining = sum(t.relative.as_posix() not in handled for t in todo)
+        report = RestoreReport(
+            results=results, backend=inpainter.backend, seconds=time.perf_counter() - started,
+            interrupted=interrupted, remaining=remaining, ignored=self.ignored,
+            shard=options.shard, notes=self.notes,
+        )
+        report.failures_csv = write_failures(self.output, report.failed, options.shard)
+        return report
+
+
 def restore(
     input_path: str | os.PathLike,
     output: str | os.PathLike,
     inpainter: Inpainter,
     options: RestoreOptions | None = None,
     *,
-    on_start: Callable[[int], None] | None = None,
+    model_digest: str | None = None,
+    on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> RestoreReport:
     """Restore every image under ``input_path`` into ``output`` (see the module docstring).
 
-    ``on_start(total)`` is called once the files are known; ``on_result(result)`` once per
-    file, from the calling thread. A KeyboardInterrupt stops the run cleanly: the report says
-    ``interrupted`` and how many files were not reached.
+    ``on_start(total, to_process)`` is called once the files are known (``total`` counts the
+    files refused while planning and the outputs that exist, which take no time; the others
+    are processed); ``on_result(result)`` once per file, from the calling thread. A
+    KeyboardInterrupt stops the run cleanly: the report says ``interrupted`` and how many
+    files were not reached. ``model_digest`` (see :func:`file_digest`) tells models apart in
+    OUT's record of settings (:func:`check_output_settings`).
     """
-    options = options or RestoreOptions()
-    options.validate()
-    started = time.perf_counter()
-    output = Path(output)
-    results: list[FileResult] = []
-
-    def emit(result: FileResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-
-    with pixel_limit(options.max_pixels):
-        tasks, failures, ignored, notes = plan(input_path, output, options)
-        shared = None
-        if options.mask is not None:
-            shared = read_mask(options.mask, invert=options.invert_mask,
-                               max_pixels=options.max_pixels)
-        if on_start is not None:
-            on_start(len(tasks) + len(failures))
-        for failure in failures:
-            emit(failure)
-        todo = []
-        for task in tasks:
-            if options.skip_existing and task.output.exists():
-                emit(FileResult(task.relative.as_posix(), "skipped", "output exists",
-                                task.output))
-            else:
-                todo.append(task)
-        restorer = _Restorer(inpainter, options, shared)
-        interrupted, remaining = False, 0
-        try:
-            restorer.run(todo, emit)
-        except KeyboardInterrupt:
-            interrupted = True
-            handled = {r.relative for r in results}
-            remaining = sum(t.relative.as_posix() not in handled for t in todo)
-    report = RestoreReport(
-        results=results, backend=inpainter.backend, seconds=time.perf_counter() - started,
-        interrupted=interrupted, remaining=remaining, ignored=ignored, shard=options.shard,
-        notes=notes,
-    )
-    report.failures_csv = write_failures(output, report.failed, options.shard)
-    return report
+    return RestoreRun(input_path, output, options).execute(
+        inpainter, model_digest=model_digest, on_start=on_start, on_result=on_result)
 
 
 def write_failures(output: Path, failed: list[FileResult], shard: tuple[int, int] | None

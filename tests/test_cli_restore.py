@@ -227,3 +227,149 @@ def test_format_accepts_jpeg_and_tif_as_aliases(checkpoint, tmp_path, fmt, writt
                                              "--format", fmt))
     assert result.exit_code == 0, result.output
     assert Image.open(out / written).format == ("JPEG" if fmt == "jpeg" else "TIFF")
+
+
+def test_masks_dot_with_in_below_the_current_folder_restores(checkpoint, tmp_path, monkeypatch):
+    src, _ = make_folder(tmp_path / "masks-here", names=("a.png",))
+    # make_folder wrote the mask to masks-here/masks/a.png; keep one beside IN's parent instead
+    (tmp_path / "masks-here" / "masks" / "a.png").rename(tmp_path / "masks-here" / "a.png")
+    monkeypatch.chdir(tmp_path / "masks-here")
+    result = runner.invoke(app, ["restore", "in", str(tmp_path / "out"), "--masks", ".",
+                                 "--model", str(checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_an_empty_input_folder_is_one_line_and_exit_1(checkpoint, tmp_path):
+    (tmp_path / "in").mkdir()
+    result = runner.invoke(app, ["restore", str(tmp_path / "in"), str(tmp_path / "out"),
+                                 "--mask-from", "alpha", "--model", str(checkpoint)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1, result.output
+    assert "no images to restore" in result.output and "jpg, jpeg, png" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_restoring_a_file_into_its_own_folder_is_refused_and_writes_nothing(checkpoint,
+                                                                            tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    before = (src / "a.png").read_bytes()
+    result = runner.invoke(app, ["restore", str(src / "a.png"), str(src), "--masks", str(masks),
+                                 "--model", str(checkpoint)])
+    assert result.exit_code == 1
+    assert "OUT is the folder that holds a.png" in result.output
+    assert sorted(p.name for p in src.iterdir()) == ["a.png"]
+    assert (src / "a.png").read_bytes() == before
+
+
+HEAVY_MODULES = {"torch", "torchvision", "onnx", "onnxruntime", "skimage", "scipy", "cv2",
+                 "pyamg", "matplotlib"}
+
+
+def _top_level_imports(module: str) -> set[str]:
+    """Modules a pconv_cli module imports at its top level (not inside functions or under
+    TYPE_CHECKING), absolute names."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}".rstrip(".")
+            names.add(base)
+    return names
+
+
+def test_the_restore_command_module_imports_nothing_heavy_at_module_level():
+    seen, todo = set(), ["pconv_cli.cli.restore"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for name in _top_level_imports(module):
+            assert name.split(".")[0] not in HEAVY_MODULES, f"{module} imports {name}"
+            # the command's own modules, and the pconv_cli modules they import in turn
+            if name.startswith("pconv_cli.") and name not in ("pconv_cli.cli.app",
+                                                              "pconv_cli.cli.common"):
+                todo.append(name)
+
+
+def test_a_missing_input_is_reported_before_the_model_is_loaded(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    result = runner.invoke(app, ["restore", str(missing), str(tmp_path / "out"), "--masks",
+                                 str(tmp_path), "--model", str(tmp_path / "no-such-model.pt")])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1, result.output
+    assert f"{missing}: no such file or folder" in result.output
+    assert "model" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_them_unless_overwrite(checkpoint,
+                                                                             tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    out = tmp_path / "out"
+    args = restore_args(src, out, masks, "--model", str(checkpoint))
+    assert runner.invoke(app, args).exit_code == 0
+    first = (out / "a.png").read_bytes()
+    result = runner.invoke(app, [*args, "--flips", "2", "--blend", "none"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1, result.output
+    assert "holds images restored with other settings" in result.output
+    assert "--flips 2 (was 1)" in result.output and "--blend none (was poisson)" in result.output
+    assert (out / "a.png").read_bytes() == first
+    result = runner.invoke(app, [*args, "--flips", "2", "--blend", "none", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (out / "a.png").read_bytes() != first
+    resumed = runner.invoke(app, [*args, "--flips", "2", "--blend", "none"])
+    assert resumed.exit_code == 0, resumed.output  # the same settings again: a resume
+    assert "skipped" in resumed.output
+
+
+def test_a_rerun_with_another_model_file_is_refused(checkpoint, tmp_path):
+    from pconv_cli.checkpoint import save_checkpoint
+    from pconv_cli.core import PConvUNet, UNetConfig
+
+    other = tmp_path / "other.pt"
+    config = UNetConfig(depth=3, width=8)
+    save_checkpoint(other, config, PConvUNet(config).state_dict())
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    args = restore_args(src, tmp_path / "out", masks)
+    assert runner.invoke(app, [*args, "--model", str(checkpoint)]).exit_code == 0
+    result = runner.invoke(app, [*args, "--model", str(other)])
+    assert result.exit_code == 1
+    assert "--model other (was tiny)" in result.output and "--model-sha256" in result.output
+
+
+def test_format_aliases_are_the_same_setting_on_a_rerun(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    args = restore_args(src, tmp_path / "out", masks, "--model", str(checkpoint))
+    assert runner.invoke(app, [*args, "--format", "jpeg"]).exit_code == 0
+    result = runner.invoke(app, [*args, "--format", "jpg"])
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output
+
+
+def test_a_mask_that_is_mostly_hole_is_restored_with_a_warning_naming_invert_mask(checkpoint,
+                                                                                 tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png", "b.png"))
+    inverted = np.full((40, 56), 255, np.uint8)  # black = hole: read as 90% hole
+    inverted[8:20, 10:30] = 0
+    Image.fromarray(inverted).save(masks / "a.png")
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint)))
+    assert result.exit_code == 0, result.output
+    assert "a.png: the mask marks 89% of the image as hole" in result.output
+    assert "--invert-mask" in result.output
+    assert "b.png:" not in result.output  # an ordinary mask: no warning
+    assert "restored with a warning" in result.output
+    assert (tmp_path / "out" / "a.png").is_file()

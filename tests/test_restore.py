@@ -15,6 +15,7 @@ from pconv_cli.errors import ConfigError, InputError
 from pconv_cli.export import export_onnx
 from pconv_cli.inference import OnnxInpainter, TorchInpainter
 from pconv_cli.restore import (
+    RUN_RECORD,
     RestoreOptions,
     hole_boxes,
     parse_shard,
@@ -551,7 +552,7 @@ def test_inputs_and_masks_are_never_modified(inpainter, messy_folder, tmp_path):
 def test_no_temporary_files_are_left_in_the_output(inpainter, messy_folder, tmp_path):
     src, masks = messy_folder
     run(inpainter, src, tmp_path / "out", masks=masks, recursive=True, max_pixels=100_000)
-    assert not [p for p in (tmp_path / "out").rglob(".*")]
+    assert not [p for p in (tmp_path / "out").rglob(".*") if p.name != RUN_RECORD]
 
 
 def test_an_image_without_holes_is_copied_byte_for_byte(inpainter, tmp_path):
@@ -608,7 +609,7 @@ def test_interrupt_stops_cleanly_with_a_report_and_failures_csv(inpainter, tmp_p
     assert report.interrupted
     assert report.remaining > 0
     assert (tmp_path / "out" / "failures.csv").is_file()
-    assert not [p for p in (tmp_path / "out").rglob(".*")]
+    assert not [p for p in (tmp_path / "out").rglob(".*") if p.name != RUN_RECORD]
     resumed = run(inpainter, src, tmp_path / "out", masks=masks)
     assert resumed.count("restored") + resumed.count("skipped") == 12
 
@@ -790,3 +791,28 @@ def test_restoring_a_file_into_the_folder_that_holds_it_is_refused(inpainter, tm
     with pytest.raises(InputError, match="OUT is the folder that holds a.png"):
         run(inpainter, src / "a.png", src, masks=masks)
     assert digest(src) == before  # no failures.csv, no restored copy over the input
+
+
+def test_concat_on_a_rerun_writes_the_previews_the_first_run_did_not(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    write_pair(src, masks, "a.png", photo(37))
+    run(inpainter, src, tmp_path / "out", masks=masks)
+    report = run(inpainter, src, tmp_path / "out", masks=masks, concat=True)
+    assert report.count("restored") == 1
+    assert (tmp_path / "out" / "_previews" / "a.png.jpg").is_file()
+    again = run(inpainter, src, tmp_path / "out", masks=masks, concat=True)
+    assert again.count("skipped") == 1
+
+
+def test_only_a_mask_of_more_than_half_hole_gets_a_warning(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    half = hole_mask(box=(0, 0, SIZE[0], SIZE[1] // 2))  # exactly 50%: no warning
+    most = hole_mask(box=(0, 0, SIZE[0], SIZE[1] // 2 + 8))
+    write_pair(src, masks, "half.png", photo(38), mask=half)
+    write_pair(src, masks, "most.png", photo(39), mask=most)
+    report = run(inpainter, src, tmp_path / "out", masks=masks)
+    warnings = {r.relative: r.warning for r in report.results}
+    assert report.count("restored") == 2 and report.ok
+    assert warnings["half.png"] == ""
+    assert "62% of the image as hole" in warnings["most.png"]
+    assert "pass --invert-mask" in warnings["most.png"]
