@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -100,7 +102,7 @@ def test_decoder_block_upsamples_nearest_then_convolves_batch_norms_and_leaky_re
 
 
 def test_decoder_block_equals_partial_conv_on_concatenated_features_and_masks():
-    model = tiny_net().eval()
+    model = tiny_net(config=dataclasses.replace(TINY, decoder_renorm="paper")).eval()
     block = model.decoder[1]
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, block.up_channels, 8, 8, generator=g)
@@ -448,3 +450,94 @@ def test_every_convolution_is_partial():
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
 
     assert convs and all(isinstance(m, PartialConv2d) for m in convs)
+
+
+def _branch_reference(block, up, up_mask, skip, skip_mask):
+    """Brute force, one output element at a time: each branch's window sum over its valid
+    elements scaled by (its elements / its valid elements), the total by C / (channels of
+    the branches the window sees), bias where the window sees anything."""
+    w = block.conv.weight
+    n_up = block.up_channels
+    pad = lambda t: nn.functional.pad(t, (1, 1, 1, 1))  # noqa: E731
+    up, up_mask, skip, skip_mask = pad(up), pad(up_mask), pad(skip), pad(skip_mask)
+    n, _, h, wd = up.shape
+    out = torch.zeros(n, w.shape[0], h - 2, wd - 2, dtype=torch.float64)
+    seen = torch.zeros(n, 1, h - 2, wd - 2, dtype=torch.float64)
+    for b in range(n):
+        for y in range(h - 2):
+            for x in range(wd - 2):
+                total, channels = 0.0, 0
+                for feats, masks, weight in ((up, up_mask, w[:, :n_up]),
+                                             (skip, skip_mask, w[:, n_up:])):
+                    m = masks[b, 0, y:y + 3, x:x + 3].double()
+                    if m.sum() == 0:
+                        continue
+                    window = feats[b, :, y:y + 3, x:x + 3].double() * m
+                    total = total + (weight.double() * window).sum(dim=(1, 2, 3)) * (9 / m.sum())
+                    channels += weight.shape[1]
+                if channels:
+                    c = w.shape[1]
+                    out[b, :, y, x] = total * (c / channels) + block.conv.bias.double()
+                    seen[b, 0, y, x] = 1
+    return out, seen
+
+
+def test_branch_renorm_matches_a_brute_force_reference():
+    model = tiny_net().eval()
+    block = model.decoder[-1]  # the last layer: up features and the image
+    g = torch.Generator().manual_seed(4)
+    up = torch.randn(2, block.up_channels, 6, 6, generator=g)
+    skip = torch.rand(2, block.skip_channels, 12, 12, generator=g)
+    mask = (torch.rand(2, 1, 6, 6, generator=g) > 0.3).float()
+    skip_mask = (torch.rand(2, 1, 12, 12, generator=g) > 0.4).float()
+    up, skip = up * mask, skip * skip_mask
+    with torch.no_grad():
+        out, new_mask = block(up, mask, skip, skip_mask)
+        up2 = nn.functional.interpolate(up, scale_factor=2.0, mode="nearest")
+        mask2 = nn.functional.interpolate(mask, scale_factor=2.0, mode="nearest")
+        expected, seen = _branch_reference(block, up2, mask2, skip, skip_mask)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(new_mask.double(), seen)
+
+
+@pytest.mark.parametrize("case", ["all valid", "skip missing", "up partly missing"])
+def test_branch_renorm_is_the_papers_where_a_branch_is_whole_or_gone(case):
+    g = torch.Generator().manual_seed(5)
+    branch = tiny_net(seed=1).eval().decoder[1]
+    paper = tiny_net(seed=1, config=dataclasses.replace(TINY, decoder_renorm="paper")).eval()
+    paper = paper.decoder[1]
+    up = torch.randn(1, branch.up_channels, 8, 8, generator=g)
+    skip = torch.randn(1, branch.skip_channels, 16, 16, generator=g)
+    mask, skip_mask = torch.ones(1, 1, 8, 8), torch.ones(1, 1, 16, 16)
+    if case == "skip missing":
+        skip_mask = torch.zeros_like(skip_mask)
+    if case == "up partly missing":
+        mask = (torch.rand(1, 1, 8, 8, generator=g) > 0.5).float()
+        skip_mask = torch.zeros_like(skip_mask)
+    up, skip = up * mask, skip * skip_mask
+    with torch.no_grad():
+        a, a_mask = branch(up, mask, skip, skip_mask)
+        b, b_mask = paper(up, mask, skip, skip_mask)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert torch.equal(a_mask, b_mask)
+
+
+@pytest.mark.parametrize(("renorm", "flat"), [("branch", True), ("paper", False)])
+def test_a_one_pixel_hole_in_a_flat_image_keeps_the_image_level(renorm, flat):
+    """The cause of dark thin fills: a last layer that copies the image (a 3×3 mean of the
+    skip, nothing from the up branch) fills a 1 px hole on flat grey with the grey itself
+    only when the image branch is renormalised on its own."""
+    config = dataclasses.replace(TINY, decoder_renorm=renorm)
+    block = tiny_net(config=config).eval().decoder[-1]
+    with torch.no_grad():
+        block.conv.weight.zero_()
+        block.conv.bias.zero_()
+        for c in range(3):
+            block.conv.weight[c, block.up_channels + c] = 1 / 9
+    up = torch.rand(1, block.up_channels, 8, 8)
+    grey = torch.full((1, 3, 16, 16), 0.8)
+    skip_mask = torch.ones(1, 1, 16, 16)
+    skip_mask[..., 7, 9] = 0
+    with torch.no_grad():
+        out, _ = block(up, torch.ones(1, 1, 8, 8), grey * skip_mask, skip_mask)
+    assert torch.isclose(out[0, :, 7, 9], torch.full((3,), 0.8), atol=1e-6).all() == flat
