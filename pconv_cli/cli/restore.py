@@ -175,7 +175,8 @@ def restore_command(
         min=1, max=100, help="JPEG / lossy WebP quality (default: a JPEG keeps its own).",
         rich_help_panel=_FILES)] = None,
     skip_existing: Annotated[bool, typer.Option(
-        "--skip-existing/--overwrite", help="Skip images whose output exists (resume a run).",
+        "--skip-existing/--overwrite", help="Skip images whose output exists (resume a run); "
+        "--overwrite redoes them, also when OUT was restored with other settings.",
         rich_help_panel=_FILES)] = True,
     max_pixels: Annotated[int, typer.Option(
         min=1, help="Refuse images with more pixels (decompression-bomb guard).",
