@@ -50,7 +50,7 @@ from .errors import ConfigError, InputError
 from .fileio import atomic_path, atomic_write_text
 from .imaging import list_images, load_image, load_mask, to_uint8
 from .masks import MANIFEST, PAPER_BAND_EDGES, band_label, band_of, hole_ratio, read_manifest
-from .metrics import SSIM_SETTINGS, SSIM_WINDOW, image_scores, load_lpips
+from .metrics import SSIM_SETTINGS, SSIM_WINDOW, LpipsScorer, image_scores, load_lpips
 
 PAIRINGS = ("seeded", "all")
 KNOWN_METHODS = ("pconv", *CLASSICAL_METHODS)
@@ -602,7 +602,7 @@ def evaluate(
     batch_size: int = 8,
     workers: int = 1,
     samples: int = 0,
-    lpips: bool = True,
+    lpips: bool | LpipsScorer = False,
     device: str = "auto",
     progress: ProgressCallback | None = None,
 ) -> Report:
@@ -611,8 +611,9 @@ def evaluate(
     ``methods`` are inpainters: objects with ``name`` and ``inpaint(images, valid)`` (see
     :mod:`pconv_cli.inference`); ``batched = False`` ones run one image at a time in the
     worker pool. ``size`` is (height, width). ``samples`` keeps that many pairs per band for
-    the sample grids. ``lpips`` adds LPIPS where its weights are on this machine (otherwise a
-    notice in ``Report.notices``).
+    the sample grids. ``lpips`` adds LPIPS: True loads the scorer (on ``device``) with
+    :func:`metrics.load_lpips`, which fails in one line when the ``lpips`` package or its
+    weights are not on this machine; a scorer it returned is used as it is.
     """
     methods = list(methods)
     if not methods:
@@ -624,15 +625,9 @@ def evaluate(
         raise ConfigError("--size and --native exclude each other: choose one")
     if batch_size < 1 or workers < 1 or samples < 0:
         raise ConfigError("--batch-size and --workers must be at least 1, --samples at least 0")
-    notices = []
-    scorer = None
-    lpips_setting = "not requested"
-    if lpips:
-        status = load_lpips(device)
-        scorer = status.scorer
-        lpips_setting = scorer.description if scorer else status.notice.removeprefix("LPIPS ")
-        if status.notice:
-            notices.append(status.notice)
+    notices: list[str] = []
+    scorer = load_lpips(device) if lpips is True else (lpips or None)
+    lpips_setting = scorer.description if scorer else "not requested"
     # A pool costs a second or more to start: tiny runs are faster in this process.
     tasks = len(pair_set.pairs) * len(methods)
     workers = max(1, min(workers, tasks // MIN_TASKS_PER_WORKER))

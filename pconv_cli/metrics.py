@@ -8,8 +8,9 @@ All three are computed on the composite (known pixels pasted back), against the 
 - SSIM as the original definition (Wang et al. 2004): scikit-image with
   :data:`SSIM_SETTINGS`, averaged over the channels.
 
-LPIPS is optional: it needs the ``lpips`` package and, in torchvision's cache, the ImageNet
-AlexNet weights its trunk uses. Nothing is ever downloaded.
+LPIPS is opt-in (``evaluate --lpips``): it needs the ``lpips`` package (``pip install
+'pconv[lpips]'``) and, in torchvision's cache, the ImageNet AlexNet weights its trunk uses.
+Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import ConfigError, InputError, WeightsUnavailableError, describe_exception
 
 DATA_RANGE = 1.0
 SSIM_SETTINGS: dict[str, Any] = {
@@ -89,14 +89,6 @@ def image_scores(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 LPIPS_NET = "alex"  # the trunk the LPIPS authors recommend as a metric
 
 
-@dataclass
-class LpipsStatus:
-    """Whether LPIPS can be computed here, and why not when it cannot."""
-
-    scorer: LpipsScorer | None
-    notice: str  # one line for the user; empty when available
-
-
 class LpipsScorer:
     """LPIPS (Zhang et al. 2018, v0.1, AlexNet trunk) on batches of [0, 1] images."""
 
@@ -126,21 +118,28 @@ def alexnet_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def load_lpips(device: Any = "auto") -> LpipsStatus:
-    """An LPIPS scorer from local files only, or None with a one-line notice saying why."""
+def load_lpips(device: Any = "auto") -> LpipsScorer:
+    """An LPIPS scorer from local files only.
+
+    Raises :class:`ConfigError` without the ``lpips`` package and
+    :class:`WeightsUnavailableError` when its weights are not on this machine or do not load.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import lpips
     except ImportError:
-        return LpipsStatus(None, "LPIPS skipped: the lpips package is not installed "
-                                 "(pip install lpips)")
+        raise ConfigError("--lpips needs the lpips package, which is not installed: "
+                          "pip install 'pconv[lpips]'") from None
     linear = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{LPIPS_NET}.pth"
     trunk = alexnet_weights_path()
-    for path, what in ((linear, "the lpips package's linear weights"),
-                       (trunk, "the ImageNet AlexNet weights")):
-        if not path.is_file():
-            return LpipsStatus(None, f"LPIPS skipped: {what} are not on this machine ({path})")
+    if not linear.is_file():
+        raise WeightsUnavailableError(
+            f"--lpips: the lpips package has no linear weights ({linear}); reinstall lpips")
+    if not trunk.is_file():
+        raise WeightsUnavailableError(
+            f"--lpips: the ImageNet AlexNet weights are not on this machine (expected at "
+            f"{trunk}); pconv never downloads them")
 
     import torch
 
@@ -159,6 +158,8 @@ def load_lpips(device: Any = "auto") -> LpipsStatus:
             for name, param in model.net.named_parameters():
                 _slice, index, kind = name.split(".")
                 param.copy_(state[f"features.{index}.{kind}"])
-    except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        return LpipsStatus(None, f"LPIPS skipped: its weights could not be loaded ({exc})")
-    return LpipsStatus(LpipsScorer(model.to(device).eval(), device), "")
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails torch.load in many ways
+        raise WeightsUnavailableError(
+            f"--lpips: its weights could not be loaded ({describe_exception(exc)[:200]})"
+        ) from None
+    return LpipsScorer(model.to(device).eval(), device)

@@ -193,5 +193,52 @@ def test_without_a_method_the_bundled_model_and_the_classical_methods_are_scored
     result = run(files, "--device", "cpu", "--json", str(out))
     assert result.exit_code == 0, result.output
     assert list(json.loads(out.read_text())["methods"]) == ["pconv", "telea", "ns", "biharmonic"]
+    assert result.stderr == ""  # no notice on the default path
     help_text = " ".join(run(files, "--help").output.replace("│", " ").split())
     assert "[default, when no --model or --onnx is given: pconv,telea,ns,biharmonic" in help_text
+
+
+def test_lpips_is_off_by_default_and_says_nothing(files, tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--method", "mean", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # no notice about LPIPS
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["metrics"]["lpips"] == "not requested"
+    assert "lpips" not in doc["methods"]["mean"]["overall"]
+
+
+def test_lpips_without_its_package_is_one_line_naming_the_extra(files, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lpips", None)  # import lpips now raises ImportError
+    result = run(files, "--method", "mean", "--lpips")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: --lpips needs the lpips package, which is not installed: "
+        "pip install 'pconv[lpips]'"]
+
+
+def test_lpips_without_its_weights_is_one_line(files, tmp_path, monkeypatch):
+    pytest.importorskip("lpips")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torchvision cache
+    result = run(files, "--method", "mean", "--lpips")
+    assert result.exit_code == 1
+    assert "AlexNet weights are not on this machine" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_lpips_is_scored_when_asked_for_and_available(files, tmp_path, monkeypatch):
+    pytest.importorskip("lpips")
+    import torch
+    from torchvision.models import alexnet
+
+    from pconv_cli.metrics import alexnet_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # random trunk weights, checked loading
+    alexnet_weights_path().parent.mkdir(parents=True)
+    torch.save(alexnet(weights=None).state_dict(), alexnet_weights_path())
+    out = tmp_path / "r.json"
+    result = run(files, "--method", "mean", "--lpips", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["metrics"]["lpips"] == "lpips v0.1 alex"
+    assert doc["methods"]["mean"]["overall"]["lpips"] > 0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
+import sys
 
 import numpy as np
 import pytest
 from skimage import data
 
-from pconv_cli.errors import InputError
+from pconv_cli.errors import ConfigError, InputError, WeightsUnavailableError
 from pconv_cli.metrics import l1_percent, load_lpips, psnr, ssim
 
 
@@ -91,11 +91,10 @@ def test_metrics_refuse_images_of_different_shapes():
         l1_percent(np.zeros((12, 12, 3)), np.zeros((12, 13, 3)))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lpips") is not None, reason="lpips is installed")
-def test_lpips_without_its_package_is_skipped_with_a_notice():
-    status = load_lpips("cpu")
-    assert status.scorer is None
-    assert status.notice.startswith("LPIPS skipped") and "pip install lpips" in status.notice
+def test_lpips_without_its_package_is_one_line_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lpips", None)  # import lpips now raises ImportError
+    with pytest.raises(ConfigError, match=r"--lpips needs the lpips package.*'pconv\[lpips\]'"):
+        load_lpips("cpu")
 
 
 def test_lpips_with_local_weights_is_zero_for_identical_images(tmp_path, monkeypatch, pair):
@@ -110,17 +109,29 @@ def test_lpips_with_local_weights_is_zero_for_identical_images(tmp_path, monkeyp
     path = alexnet_weights_path()
     path.parent.mkdir(parents=True)
     torch.save(alexnet(weights=None).state_dict(), path)
-    status = load_lpips("cpu")
-    assert status.scorer is not None, status.notice
+    scorer = load_lpips("cpu")
     noisy, truth = pair
-    same, different = status.scorer(np.stack([truth, truth]), np.stack([truth, noisy]))
+    same, different = scorer(np.stack([truth, truth]), np.stack([truth, noisy]))
     assert same == pytest.approx(0.0, abs=1e-6)
     assert different > 0
 
 
-def test_lpips_without_the_trunk_weights_is_skipped_with_a_notice(tmp_path, monkeypatch):
+def test_lpips_without_the_trunk_weights_is_one_line_naming_where_they_go(tmp_path,
+                                                                          monkeypatch):
     pytest.importorskip("lpips")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    status = load_lpips("cpu")
-    assert status.scorer is None
-    assert "AlexNet" in status.notice
+    with pytest.raises(WeightsUnavailableError, match="AlexNet weights are not on this machine"):
+        load_lpips("cpu")
+
+
+def test_lpips_with_unreadable_trunk_weights_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("lpips")
+    from pconv_cli.metrics import alexnet_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = alexnet_weights_path()
+    path.parent.mkdir(parents=True)
+    for damaged in (b"not a state dict", b"junk"):  # refused by the unpickler, by struct
+        path.write_bytes(damaged)
+        with pytest.raises(WeightsUnavailableError, match="could not be loaded"):
+            load_lpips("cpu")

@@ -166,8 +166,9 @@ def evaluate_command(
         "--samples", help="Rows per band in sample grids (input | each method | truth) under "
                           "--out/samples.", rich_help_panel=_OUT)] = 0,
     lpips: Annotated[bool, typer.Option(
-        "--lpips/--no-lpips", help="Add LPIPS when the lpips package and its weights are on "
-                                   "this machine.", rich_help_panel=_OUT)] = True,
+        "--lpips/--no-lpips", help="Add LPIPS (AlexNet): needs pip install 'pconv[lpips]' and "
+                        "torchvision's AlexNet weights in its cache; never downloaded.",
+        rich_help_panel=_OUT)] = False,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Images per model call.", rich_help_panel=_RUN)] = 8,
     workers: Annotated[int | None, typer.Option(
@@ -180,6 +181,7 @@ def evaluate_command(
     """Score models and classical methods per hole-to-image ratio band (the paper's table)."""
     from ..evaluate import build_methods, default_workers, evaluate, make_pairs
     from ..masks import parse_bands, parse_size
+    from ..metrics import load_lpips
 
     if samples and out is None:
         raise ConfigError("--samples writes its grids into the report folder: add --out DIR")
@@ -188,13 +190,15 @@ def evaluate_command(
     edges = parse_bands(bands)
     size_hw = parse_size(size) if size is not None else None
     methods = build_methods(model or [], onnx or [], method or [], device, flips, blend)
+    # Loaded before the masks are read, so that a missing package or weights stop at once.
+    lpips_scorer = load_lpips(device) if lpips else None
     with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:
         pair_set = make_pairs(images, masks, pairing=pairs, seed=seed, edges=edges,
                               invert=invert, progress=progress)
         report = evaluate(
             pair_set, methods, size=size_hw, native=native, batch_size=batch_size,
             workers=workers if workers is not None else default_workers(), samples=samples,
-            lpips=lpips, device=device, progress=progress,
+            lpips=lpips_scorer or False, device=device, progress=progress,
         )
     _render(report)
     written = report.write_all(out) if out is not None else []
