@@ -49,7 +49,8 @@ def resolve_folder(folder: str | os.PathLike | None) -> Path | None:
 
 
 class ArtefactLibrary:
-    """The PNG files of an artefact folder, by class; listed on first use."""
+    """The PNG files of an artefact folder, by class; listed on first use, and again only
+    when a folder's modification time says that files were added or removed."""
 
     def __init__(self, folder: Path) -> None:
         if not folder.is_dir():
@@ -58,16 +59,20 @@ class ArtefactLibrary:
                 f"sub-folders such as hair/ and dots/ (or unset ${ARTEFACTS_ENV})"
             )
         self.folder = folder
-        self._files: dict[str, list[Path]] | None = None
+        self._files: dict[str, list[Path]] = {}
+        self._stamp: tuple[int, ...] | None = None
+
+    def _folders(self) -> list[os.DirEntry]:
+        return sorted((e for e in os.scandir(self.folder)
+                       if e.is_dir() and not e.name.startswith(".")), key=lambda e: e.name)
 
     @property
     def files(self) -> dict[str, list[Path]]:
-        if self._files is None:
-            self._files = {
-                entry.name: sorted(Path(entry.path).glob("*.png"))
-                for entry in sorted(os.scandir(self.folder), key=lambda e: e.name)
-                if entry.is_dir() and not entry.name.startswith(".")
-            }
+        folders = self._folders()
+        stamp = (self.folder.stat().st_mtime_ns, *(e.stat().st_mtime_ns for e in folders))
+        if stamp != self._stamp:
+            self._files = {e.name: sorted(Path(e.path).glob("*.png")) for e in folders}
+            self._stamp = stamp
         return self._files
 
     def usable_weights(self, weights: dict[str, float]) -> dict[str, float]:
@@ -85,7 +90,7 @@ class ArtefactLibrary:
         usable = self.usable_weights(weights)
         names = list(usable)
         p = np.array([usable[n] for n in names], dtype=np.float64)
-        files = self.files[names[int(rng.choice(len(names), p=p / p.sum()))]]
+        files = self._files[names[int(rng.choice(len(names), p=p / p.sum()))]]
         return files[int(rng.integers(len(files)))]
 
 

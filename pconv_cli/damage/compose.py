@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -112,6 +113,8 @@ class _Checked:
                                                   below_one=True))
         if self.artefacts is not None and not isinstance(self.artefacts, (str, os.PathLike)):
             raise ConfigError(f"damage parameter artefacts: {self.artefacts!r} is not a path")
+        if self.artefacts is not None:
+            self._set("artefacts", Path(self.artefacts))
         self._set("artefact_classes", _check_weights(
             "artefact_classes", self.artefact_classes, list(self.artefact_classes)))
 
