@@ -6,6 +6,7 @@ Built for thousands of files, unattended:
   pixels) is reported with a one-line reason and the run goes on; the reasons are written to
   ``OUT/failures.csv``;
 * inputs are never modified, outputs are written atomically, and a rerun skips what exists;
+  OUT records the settings its images were made with, and a rerun with others is refused;
 * pixels outside the holes are the original pixels at full resolution: the model's prediction
   is converted to the image's own pixel format and pasted into hole pixels only;
 * large images are inpainted as crops around each hole (or as a resized copy);
