@@ -44,15 +44,19 @@ def find_training_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def split_validation(
-    files: Sequence[Path], fraction: float, seed: int, *, max_val: int = 64
+    files: Sequence[Path], fraction: float, seed: int, *, max_images: int
 ) -> tuple[list[Path], list[Path]]:
-    """A seeded hold-out split: the same files and seed always give the same split."""
-    if len(files) < 2 or fraction <= 0:
+    """A seeded hold-out split: ``fraction`` of the files, at most ``max_images``, for
+    validation; the rest for training. The same files and seed always give the same split.
+
+    The cap is the number of images validation uses: a held-out image is always validated.
+    """
+    if len(files) < 2 or not 0 < fraction < 1:
         raise InputError(
             "need a validation set: pass --val-data DIR or at least 2 images with "
-            "--val-fraction > 0"
+            "--val-fraction between 0 and 1"
         )
-    n_val = min(max_val, max(1, int(round(len(files) * fraction))), len(files) - 1)
+    n_val = min(max_images, max(1, int(round(len(files) * fraction))), len(files) - 1)
     order = np.random.default_rng([seed, 99]).permutation(len(files))
     val_idx = set(order[:n_val].tolist())
     train = [f for i, f in enumerate(files) if i not in val_idx]

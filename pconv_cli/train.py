@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import hashlib
 import json
 import math
@@ -20,7 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,101 +30,18 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
-from .core import (
-    InpaintingLoss,
-    LossWeights,
-    PConvUNet,
-    UNetConfig,
-    composite,
-    freeze_encoder_bn,
-)
+from .core import InpaintingLoss, PConvUNet, composite, freeze_encoder_bn
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, TrainingError
 from .fileio import atomic_write_text
 from .masks import MaskParams
+from .train_config import SHAPE_KEYS, TrainConfig
 
 METRIC_COLUMNS = [
     "step", "phase", "kind", "total", "valid", "hole", "perceptual", "style_out",
     "style_comp", "tv", "lr", "images_per_s", "val_psnr", "val_ssim",
 ]
 LOSS_TERMS = ["total", "valid", "hole", "perceptual", "style_out", "style_comp", "tv"]
-# Settings that fix the shape of the model: a resumed run must keep them.
-SHAPE_KEYS = ("depth", "width", "size")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run; the defaults are the paper's where it gives one."""
-
-    data: str = ""
-    out: str = ""
-    val_data: str | None = None
-    val_fraction: float = 0.05
-    val_max_images: int = 16
-    masks: str | None = None
-    mask_params: dict = field(default_factory=dict)  # MaskParams fields for generated masks
-    # model
-    depth: int = 7
-    width: int = 64
-    size: int = 256
-    init_from: str | None = None
-    # loss
-    loss: dict = field(default_factory=lambda: LossWeights().to_dict())
-    vgg_weights: str | None = None
-    # schedule
-    steps: int = 100_000
-    lr: float = 2e-4
-    finetune_steps: int = 0
-    finetune_lr: float = 5e-5
-    ema_decay: float = 0.0  # 0 = off; else the decay of the weight average (e.g. 0.999)
-    batch_size: int = 6
-    seed: int = 0
-    workers: int = 2
-    # speed
-    device: str = "auto"
-    amp: str = "none"  # none | bf16 | fp16
-    channels_last: bool = False
-    compile: bool = False
-    sync_bn: bool = False
-    # bookkeeping
-    save_every: int = 250
-    val_every: int = 1000
-    log_every: int = 25
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps + self.finetune_steps
-
-    def model_config(self) -> UNetConfig:
-        return UNetConfig(depth=self.depth, width=self.width)
-
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(**self.loss)
-
-    def validate(self) -> None:
-        multiple = 2**self.depth
-        if self.size % multiple:
-            near = max(multiple, round(self.size / multiple) * multiple)
-            raise ConfigError(
-                f"--size {self.size} is not a multiple of 2^depth = {multiple} (depth "
-                f"{self.depth}); use --size {near} or another --depth"
-            )
-        if self.batch_size < 1 or self.steps < 0 or self.finetune_steps < 0:
-            raise ConfigError("--batch-size must be ≥ 1 and the step counts ≥ 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"--ema-decay {self.ema_decay}: use 0 (off) or a decay in (0, 1), "
-                              "e.g. 0.999")
-        if self.amp not in ("none", "bf16", "fp16"):
-            raise ConfigError(f"--amp must be none, bf16 or fp16, not {self.amp!r}")
-        if self.batch_size < 2 and self.size // multiple == 1:
-            raise ConfigError(
-                "BatchNorm on a 1×1 bottleneck needs --batch-size ≥ 2 (or a smaller --depth)"
-            )
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Reporter(Protocol):
@@ -452,14 +368,17 @@ def train(
         raise ConfigError("--amp fp16 needs a CUDA GPU; use --amp bf16 on the CPU")
     run = Path(config.out)
     notes: list[str] = []
+    if config.sync_bn and not ddp.enabled:
+        notes.append("--sync-bn has no effect in a single process (it is for torchrun)")
 
     # Data ------------------------------------------------------------------------------
     files = find_training_images(config.data)
     if config.val_data:
-        train_files, val_files = files, find_training_images(config.val_data)
+        train_files = files
+        val_files = find_training_images(config.val_data)[: config.val_max_images]
     else:
-        train_files, val_files = split_validation(files, config.val_fraction, config.seed)
-    val_files = val_files[: config.val_max_images]
+        train_files, val_files = split_validation(files, config.val_fraction, config.seed,
+                                                  max_images=config.val_max_images)
     mask_params = MaskParams(**{k: tuple(v) if isinstance(v, list) else v
                                  for k, v in config.mask_params.items()})
     mask_source = MaskSource.from_folder(config.masks, mask_params)
@@ -480,6 +399,12 @@ def train(
             raise ConfigError(f"{last_path}: model shape differs from the run's config.json")
         model.load_state_dict({k: v.float() for k, v in ckpt.model_state.items()})
         start_step = int(ckpt.train.get("step", 0))
+        if start_step >= config.total_steps:
+            raise ConfigError(
+                f"{run} is at step {start_step} and its schedule ends at step "
+                f"{config.total_steps}: nothing to train (give a longer --steps or "
+                "--finetune-steps)"
+            )
         best_psnr = float(ckpt.train.get("best_psnr", -math.inf))
         if ckpt.train.get("val_fingerprint") != val_fingerprint:
             # Scores on another validation set (new --val-data, or a pconv that draws its
@@ -501,8 +426,6 @@ def train(
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if start_step >= config.steps and config.finetune_steps > 0:
-        freeze_encoder_bn(model)
     model.train()
 
     criterion = InpaintingLoss(config.loss_weights(), vgg_weights=config.vgg_weights).to(device)
@@ -516,8 +439,6 @@ def train(
         if "scaler" in ckpt.train and scaler.is_enabled():
             scaler.load_state_dict(ckpt.train["scaler"])
         _set_rng_state(ckpt.train.get("rng", {}))
-    for group in optimizer.param_groups:
-        group["lr"] = lr_of(start_step, config)
 
     average: WeightAverage | None = None
     scored_model: torch.nn.Module = model  # what validation scores and best.pt keeps
@@ -528,14 +449,6 @@ def train(
         notes.append(f"weight average, decay {config.ema_decay:g}"
                      + (f", from step {start_step}" if saved_average is None and start_step
                         else ""))
-
-    step_model: torch.nn.Module = model
-    if ddp.enabled:
-        step_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if config.compile:
-        step_model = torch.compile(step_model)
 
     # Run directory -----------------------------------------------------------------------
     writer = None
@@ -571,7 +484,9 @@ def train(
     interval: dict[str, float] = {k: 0.0 for k in LOSS_TERMS}
     interval_steps, interval_start = 0, time.perf_counter()
     step = start_step
-    stop_reason = "finished"
+    phase: str | None = None
+    step_model: torch.nn.Module = model  # what the training step calls; set by enter_phase
+    stop_reason, stop_signal = "finished", None
     started = time.perf_counter()
 
     def save_last() -> None:
@@ -582,18 +497,36 @@ def train(
             _save(last_path, model, config, step, optimizer=optimizer, scaler=scaler,
                   extra=extra)
 
+    def enter_phase(new_phase: str) -> torch.nn.Module:
+        """Set the phase's learning rate and frozen layers; return the model to step.
+
+        DDP records, when it wraps a model, which parameters need gradients and waits for
+        exactly those in every backward pass: it wraps the model after the freeze, and again
+        at a phase switch in the middle of a run.
+        """
+        for group in optimizer.param_groups:
+            group["lr"] = config.finetune_lr if new_phase == "finetune" else config.lr
+        if new_phase == "finetune":
+            freeze_encoder_bn(model)
+            reporter.message(f"step {step}: fine-tuning at lr {config.finetune_lr:g}, encoder "
+                             "BatchNorm frozen")
+        wrapped: torch.nn.Module = model
+        if ddp.enabled:
+            wrapped = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        if config.compile:
+            wrapped = torch.compile(wrapped)
+        return wrapped
+
     with _StopRequest() as stop:
         batches = _batches(loader)
         try:
             while step < config.total_steps:
-                if step == config.steps and config.finetune_steps > 0:
-                    freeze_encoder_bn(model)
-                    reporter.message(
-                        f"step {step}: fine-tuning at lr {config.finetune_lr:g}, encoder "
-                        "BatchNorm frozen"
-                    )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_of(step, config)
+                if phase_of(step, config) != phase:
+                    phase = phase_of(step, config)
+                    step_model = model  # the old wrapper goes first, with its gradient hooks
+                    step_model = enter_phase(phase)
                 batch = next(batches)
                 for bad in batch["skipped"].tolist():
                     if bad >= 0 and bad not in reported_bad:
@@ -674,11 +607,12 @@ def train(
                 if step % config.save_every == 0 or step == config.total_steps:
                     save_last()
                 if stop.signal is not None:
-                    stop_reason = f"stopped by {signal.Signals(stop.signal).name}"
+                    stop_signal = signal.Signals(stop.signal).name
+                    stop_reason = f"stopped by {stop_signal}"
                     save_last()
                     break
-        except KeyboardInterrupt:
-            stop_reason = "interrupted"
+        except KeyboardInterrupt:  # a second Ctrl-C, in the middle of a step
+            stop_reason, stop_signal = "interrupted", "SIGINT"
             save_last()
         finally:
             if writer is not None:
@@ -688,6 +622,9 @@ def train(
     summary = {
         "run": str(run),
         "stopped": stop_reason,
+        "signal": stop_signal,  # the signal that stopped the run early, if one did
+        "training_images": len(train_files),
+        "validation_images": len(val_used),
         "start_step": start_step,
         "step": step,
         "total_steps": config.total_steps,

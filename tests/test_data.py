@@ -71,3 +71,12 @@ def test_the_least_recently_used_photo_leaves_first_and_a_too_large_one_is_not_k
     tiny = DecodedImages(max_bytes=100)
     tiny.open(a), tiny.open(a)
     assert decodes == [b, a, a]
+
+
+def test_the_hold_out_is_capped_and_the_rest_is_trained_on():
+    files = [Path(f"{i}.png") for i in range(40)]
+    train, val = data_module.split_validation(files, 0.5, seed=1, max_images=16)
+    assert len(val) == 16 and len(train) == 24
+    assert sorted(train + val) == sorted(files)
+    assert data_module.split_validation(files, 0.5, seed=1, max_images=16) == (train, val)
+    assert len(data_module.split_validation(files, 0.05, seed=1, max_images=16)[1]) == 2

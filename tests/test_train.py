@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -176,10 +179,28 @@ def test_sigterm_saves_a_resumable_checkpoint(
     else:
         proc.terminate()
     out = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, out
+    assert proc.returncode == 128 + signal.SIGTERM, out  # 143: a script sees it was stopped
     assert "stopped by SIGTERM" in out and "resume with: pconv train --resume" in out, out
     step = load_checkpoint(run / "last.pt").train["step"]
     assert step >= 3
+
+
+def test_ctrl_c_saves_and_exits_130(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pconv_cli", "train", "--data", str(photo_dir), "--out",
+           str(run), *TINY, "--steps", "100000", "--val-fraction", "0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("step 3 "):
+            break
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, out
+    assert "stopped by SIGINT" in out and "resume with: pconv train --resume" in out, out
+    assert load_checkpoint(run / "last.pt").train["step"] >= 3
 
 
 @pytest.mark.parametrize(
@@ -188,6 +209,15 @@ def test_sigterm_saves_a_resumable_checkpoint(
         (["--data", "{missing}"], "does not exist"),
         (["--data", "{empty}"], "no images found"),
         (["--data", "{photos}", "--size", "60"], "not a multiple of 2^depth = 8"),
+        (["--data", "{photos}", "--save-every", "0"], "--save-every"),
+        (["--data", "{photos}", "--lr", "0"], "--lr and --finetune-lr must be > 0"),
+        (["--data", "{photos}", "--workers", "-1"], "--workers -1"),
+        (["--data", "{photos}", "--val-data", "{photos}", "--val-fraction", "0.3"],
+         "give one of them"),
+        (["--data", "{photos}", "--mask-param", "strokes=2.5"], "strokes=2.5"),
+        (["--data", "{photos}", "--mask-param", "strokes=5,1"], "low 5 is above high 1"),
+        (["--data", "{photos}", "--mask-param", "stroke=3"], "unknown mask parameter"),
+        (["--data", "{photos}", "--mask-param", "strokes"], "write NAME=VALUE"),
     ],
 )
 def test_bad_settings_give_one_clear_line(
@@ -201,6 +231,96 @@ def test_bad_settings_give_one_clear_line(
     assert code == 1
     assert message in out
     assert "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1, out
+
+
+def test_one_mask_parameter_value_is_a_fixed_value(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY,
+                        "--steps", "1", "--val-fraction", "0.3", "--mask-param", "strokes=3",
+                        "--mask-param", "stroke-width=0.02,0.05")
+    assert code == 0, out
+    saved = json.loads((run / "config.json").read_text())["mask_params"]
+    assert saved == {"strokes": [3, 3], "stroke_width": [0.02, 0.05]}
+
+
+def test_every_option_has_help_and_shows_the_config_default() -> None:
+    from pconv_cli.cli.app import app as typer_app
+
+    command = typer.main.get_command(typer_app).commands["train"]  # type: ignore[attr-defined]
+    defaults = {**asdict(TrainConfig()), **{f"{k}_weight": v for k, v in
+                                            LossWeights().to_dict().items()}}
+    defaults["compile_model"] = defaults["compile"]
+    shown = 0
+    for param in command.params:
+        if param.name in ("ctx", "help"):
+            continue
+        assert param.help, param.name
+        if defaults.get(param.name) not in (None, ""):  # the paths have no default
+            assert param.default == defaults[param.name], param.name
+            assert param.show_default, param.name
+            shown += 1
+    assert shown >= 25
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    lr_line = next(line for line in result.output.splitlines() if "--lr " in line)
+    assert "Adam learning rate of the first phase. [default: 0.0002]" in lr_line
+
+
+def test_resume_changes_only_the_settings_given(photo_dir: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY, "--steps", "1",
+                   "--val-fraction", "0.3", "--lr", "0.001")[0] == 0
+    # The default value typed out is still an override.
+    code, out = run_cli("train", "--resume", str(run), "--steps", "2", "--lr", "0.0002")
+    assert code == 0, out
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["lr"] == 0.0002 and saved["steps"] == 2
+    code, out = run_cli("train", "--resume", str(run), "--steps", "3")
+    assert code == 0, out
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["lr"] == 0.0002 and saved["steps"] == 3
+    # Settings from the first run that the resumes did not repeat stay as they were.
+    assert saved["save_every"] == 1000 and saved["batch_size"] == 2 and saved["workers"] == 0
+    assert saved["loss"]["perceptual"] == 0 and saved["loss"]["style"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps", "1"], "nothing to train"),
+        (["--steps", "3", "--from", "{run}/last.pt"], "give one of them"),
+    ],
+)
+def test_resume_that_would_do_nothing_is_refused(
+    photo_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY, "--steps", "2",
+                   "--val-fraction", "0.3")[0] == 0
+    code, out = run_cli("train", "--resume", str(run), *[a.format(run=run) for a in args])
+    assert code == 1 and message in out, out
+    assert load_checkpoint(run / "last.pt").train["step"] == 2
+
+
+def test_sync_bn_in_one_process_says_it_does_nothing(photo_dir: Path, tmp_path: Path) -> None:
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(tmp_path / "run"), *TINY,
+                        "--steps", "1", "--val-fraction", "0.3", "--sync-bn")
+    assert code == 0, out
+    assert "--sync-bn has no effect in a single process" in out
+
+
+def test_every_held_out_image_is_validated(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(photos / f"{i}.png")
+    config = TrainConfig(data=str(photos), out=str(tmp_path / "run"), depth=3, width=8, size=32,
+                         batch_size=2, workers=0, steps=1, val_fraction=0.9, val_max_images=3,
+                         loss=LossWeights(perceptual=0, style=0).to_dict())
+    summary = train(config)
+    assert summary["validation_images"] == 3
+    assert summary["training_images"] == 7  # the other held-out images are trained on
 
 
 def test_resume_with_another_model_shape_is_refused(photo_dir: Path, tmp_path: Path) -> None:
@@ -238,6 +358,28 @@ def test_two_process_gloo_run_keeps_ranks_in_sync(photo_dir: Path, tmp_path: Pat
     # Only rank 0 writes the run directory: one header, four train rows.
     rows = (run / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[2] for r in rows[1:]].count("train") == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
+                    reason="torchrun not installed beside this Python")
+def test_two_process_gloo_run_crosses_into_finetuning(photo_dir: Path, tmp_path: Path) -> None:
+    # DDP records which parameters need gradients when it wraps the model; fine-tuning freezes
+    # the encoder BatchNorm, so the phase switch must wrap it again.
+    run = tmp_path / "ddp"
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    cmd = [torchrun, "--nproc-per-node", "2", "--master-port", str(30500 + os.getpid() % 1000),
+           "-m", "pconv_cli", "train", "--data", str(photo_dir), "--out", str(run), *TINY,
+           "--steps", "2", "--finetune-steps", "2", "--val-fraction", "0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "different weights" not in proc.stdout + proc.stderr
+    last = load_checkpoint(run / "last.pt").train
+    assert last["step"] == 4 and last["phase"] == "finetune"
+    rows = [r.split(",") for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert [(r[0], r[1]) for r in rows if r[2] == "train"] == [
+        ("1", "train"), ("2", "train"), ("3", "finetune"), ("4", "finetune")]
 
 
 def test_sample_ids_do_not_depend_on_worker_count(photo_dir: Path) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -13,15 +13,20 @@ from rich.table import Table
 
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
+from ..train_config import TrainConfig
 from .app import app
 from .common import console, handle_errors
 
 _MODEL = "Model"
 _DATA = "Data"
-_LOSS = "Loss"
+_LOSS_PANEL = "Loss"
 _SCHED = "Schedule"
 _SPEED = "Speed"
 _RUN = "Run directory"
+
+# The option defaults: a new run's TrainConfig, loss weights included.
+_DEFAULTS = TrainConfig()
+_LOSS_DEFAULTS = _DEFAULTS.loss
 
 
 class RichReporter:
@@ -100,103 +105,117 @@ class RichReporter:
 @app.command("train")
 @handle_errors
 def train_command(
-    data: Annotated[Path | None, typer.Option("--data", help="Folder of training images (recursive).", rich_help_panel=_DATA)] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory to create.", rich_help_panel=_RUN)] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory exactly where it stopped.", rich_help_panel=_RUN)] = None,
-    val_data: Annotated[Path | None, typer.Option("--val-data", help="Validation images (default: a seeded hold-out of --data).", rich_help_panel=_DATA)] = None,
-    val_fraction: Annotated[float | None, typer.Option("--val-fraction", help="Share of --data held out for validation [default: 0.05].", rich_help_panel=_DATA)] = None,
-    masks: Annotated[Path | None, typer.Option("--masks", help="Folder of mask files (white = hole); default: generated on the fly.", rich_help_panel=_DATA)] = None,
-    mask_param: Annotated[list[str] | None, typer.Option("--mask-param", help="Generator parameter NAME=VALUE (see gen-masks), repeatable.", rich_help_panel=_DATA)] = None,
-    depth: Annotated[int | None, typer.Option("--depth", help="Encoder layers [default: 7].", rich_help_panel=_MODEL)] = None,
-    width: Annotated[int | None, typer.Option("--width", help="Channels of the first layer [default: 64].", rich_help_panel=_MODEL)] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Training crop side, a multiple of 2^depth [default: 256].", rich_help_panel=_MODEL)] = None,
-    init_from: Annotated[Path | None, typer.Option("--from", help="Start from the weights of this checkpoint.", rich_help_panel=_MODEL)] = None,
-    valid_weight: Annotated[float | None, typer.Option("--valid-weight", help="[default: 1]", rich_help_panel=_LOSS)] = None,
-    hole_weight: Annotated[float | None, typer.Option("--hole-weight", help="[default: 6]", rich_help_panel=_LOSS)] = None,
-    perceptual_weight: Annotated[float | None, typer.Option("--perceptual-weight", help="[default: 0.05]; 0 with --style-weight 0 = pixel-only, no VGG.", rich_help_panel=_LOSS)] = None,
-    style_weight: Annotated[float | None, typer.Option("--style-weight", help="[default: 120]", rich_help_panel=_LOSS)] = None,
-    tv_weight: Annotated[float | None, typer.Option("--tv-weight", help="[default: 0.1]", rich_help_panel=_LOSS)] = None,
-    vgg_weights: Annotated[Path | None, typer.Option("--vgg-weights", help="Local vgg16-397923af.pth (or set PCONV_VGG_WEIGHTS).", rich_help_panel=_LOSS)] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Steps of the first phase [default: 100000].", rich_help_panel=_SCHED)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="[default: 2e-4]", rich_help_panel=_SCHED)] = None,
-    finetune_steps: Annotated[int | None, typer.Option("--finetune-steps", help="Fine-tuning steps with the encoder BN frozen [default: 0].", rich_help_panel=_SCHED)] = None,
-    finetune_lr: Annotated[float | None, typer.Option("--finetune-lr", help="[default: 5e-5]", rich_help_panel=_SCHED)] = None,
-    ema_decay: Annotated[float | None, typer.Option("--ema-decay", help="Keep an exponential moving average of the weights with this decay (e.g. 0.999); validation, best.pt and the models that evaluate/export/restore load from the run use it. 0 = off. [default: 0]", rich_help_panel=_SCHED)] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 6]", rich_help_panel=_SCHED)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="[default: 0]", rich_help_panel=_SCHED)] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Data loader processes [default: 2].", rich_help_panel=_SCHED)] = None,
-    device: Annotated[str | None, typer.Option("--device", help=f"{'|'.join(DEVICE_CHOICES)} [default: auto].", rich_help_panel=_SPEED)] = None,
-    amp: Annotated[str | None, typer.Option("--amp", help="none|bf16|fp16 (fp16 uses a GradScaler; CUDA only) [default: none].", rich_help_panel=_SPEED)] = None,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="channels_last memory format (often faster on CPU).", rich_help_panel=_SPEED)] = None,
-    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model.", rich_help_panel=_SPEED)] = None,
-    sync_bn: Annotated[bool | None, typer.Option("--sync-bn/--no-sync-bn", help="Synchronise BatchNorm across torchrun processes.", rich_help_panel=_SPEED)] = None,
-    save_every: Annotated[int | None, typer.Option("--save-every", help="Save last.pt every N steps [default: 250].", rich_help_panel=_RUN)] = None,
-    val_every: Annotated[int | None, typer.Option("--val-every", help="Validate every N steps [default: 1000].", rich_help_panel=_RUN)] = None,
-    log_every: Annotated[int | None, typer.Option("--log-every", help="Log every N steps [default: 25].", rich_help_panel=_RUN)] = None,
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Option("--data", help="Folder of training images (recursive).", rich_help_panel=_DATA, show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory to create.", rich_help_panel=_RUN, show_default=False)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory exactly where it stopped; options given with it change its settings.", rich_help_panel=_RUN, show_default=False)] = None,
+    val_data: Annotated[Path | None, typer.Option("--val-data", help="Validation images (default: a seeded hold-out of --data).", rich_help_panel=_DATA, show_default=False)] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help=f"Share of --data held out for validation (at most {_DEFAULTS.val_max_images} images).", rich_help_panel=_DATA)] = _DEFAULTS.val_fraction,
+    masks: Annotated[Path | None, typer.Option("--masks", help="Folder of mask files (white = hole); default: generated on the fly.", rich_help_panel=_DATA, show_default=False)] = None,
+    mask_param: Annotated[list[str] | None, typer.Option("--mask-param", metavar="NAME=VALUE", help="Mask generator parameter as gen-masks takes it: one value (fixed) or LOW,HIGH, e.g. strokes=2,5; repeatable.", rich_help_panel=_DATA, show_default=False)] = None,
+    depth: Annotated[int, typer.Option("--depth", help="Encoder layers, each halving the resolution.", rich_help_panel=_MODEL)] = _DEFAULTS.depth,
+    width: Annotated[int, typer.Option("--width", help="Channels of the first layer.", rich_help_panel=_MODEL)] = _DEFAULTS.width,
+    size: Annotated[int, typer.Option("--size", help="Training crop side, a multiple of 2^depth.", rich_help_panel=_MODEL)] = _DEFAULTS.size,
+    init_from: Annotated[Path | None, typer.Option("--from", help="Start a new run from the weights of this checkpoint.", rich_help_panel=_MODEL, show_default=False)] = None,
+    valid_weight: Annotated[float, typer.Option("--valid-weight", help="Weight of the error outside the holes.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["valid"],
+    hole_weight: Annotated[float, typer.Option("--hole-weight", help="Weight of the error inside the holes.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["hole"],
+    perceptual_weight: Annotated[float, typer.Option("--perceptual-weight", help="Weight of the VGG-16 perceptual term; 0 with --style-weight 0 = pixel-only, no VGG.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["perceptual"],
+    style_weight: Annotated[float, typer.Option("--style-weight", help="Weight of each of the two VGG-16 style terms (output, composite).", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["style"],
+    tv_weight: Annotated[float, typer.Option("--tv-weight", help="Weight of the total variation at the hole borders.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["tv"],
+    vgg_weights: Annotated[Path | None, typer.Option("--vgg-weights", help="Local vgg16-397923af.pth (or set PCONV_VGG_WEIGHTS).", rich_help_panel=_LOSS_PANEL, show_default=False)] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Steps of the first phase.", rich_help_panel=_SCHED)] = _DEFAULTS.steps,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of the first phase.", rich_help_panel=_SCHED)] = _DEFAULTS.lr,
+    finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps after --steps, with the encoder BatchNorm frozen.", rich_help_panel=_SCHED)] = _DEFAULTS.finetune_steps,
+    finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="Adam learning rate of the fine-tuning phase.", rich_help_panel=_SCHED)] = _DEFAULTS.finetune_lr,
+    ema_decay: Annotated[float, typer.Option("--ema-decay", help="Keep an exponential moving average of the weights with this decay (e.g. 0.999); validation, best.pt and the models that evaluate/export/restore load from the run use it. 0 = off.", rich_help_panel=_SCHED)] = _DEFAULTS.ema_decay,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step (per process under torchrun).", rich_help_panel=_SCHED)] = _DEFAULTS.batch_size,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights, the samples, the masks and the validation split.", rich_help_panel=_SCHED)] = _DEFAULTS.seed,
+    workers: Annotated[int, typer.Option("--workers", help="Data loader processes (0 = load in the trainer).", rich_help_panel=_SCHED)] = _DEFAULTS.workers,
+    device: Annotated[str, typer.Option("--device", help=f"{'|'.join(DEVICE_CHOICES)} (or cuda:N).", rich_help_panel=_SPEED)] = _DEFAULTS.device,
+    amp: Annotated[Literal["none", "bf16", "fp16"], typer.Option("--amp", help="Mixed precision (fp16 uses a GradScaler; CUDA only).", rich_help_panel=_SPEED)] = _DEFAULTS.amp,
+    channels_last: Annotated[bool, typer.Option("--channels-last/--no-channels-last", help="channels_last memory format.", rich_help_panel=_SPEED)] = _DEFAULTS.channels_last,
+    compile_model: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the model.", rich_help_panel=_SPEED)] = _DEFAULTS.compile,
+    sync_bn: Annotated[bool, typer.Option("--sync-bn/--no-sync-bn", help="Synchronise BatchNorm across torchrun processes (CUDA).", rich_help_panel=_SPEED)] = _DEFAULTS.sync_bn,
+    save_every: Annotated[int, typer.Option("--save-every", help="Save last.pt every N steps.", rich_help_panel=_RUN)] = _DEFAULTS.save_every,
+    val_every: Annotated[int, typer.Option("--val-every", help="Validate every N steps.", rich_help_panel=_RUN)] = _DEFAULTS.val_every,
+    log_every: Annotated[int, typer.Option("--log-every", help="Log every N steps.", rich_help_panel=_RUN)] = _DEFAULTS.log_every,
 ) -> None:
-    """Train the partial-convolution U-Net with the paper's loss on a folder of images."""
-    from ..train import TrainConfig, resolve_resume, train
+    """Train the partial-convolution U-Net with the paper's loss on a folder of images.
 
-    values = {
-        "data": str(data) if data else None, "val_data": str(val_data) if val_data else None,
-        "val_fraction": val_fraction, "masks": str(masks) if masks else None,
-        "depth": depth, "width": width, "size": size,
-        "init_from": str(init_from) if init_from else None,
-        "vgg_weights": str(vgg_weights) if vgg_weights else None,
+    Stopped by Ctrl-C or SIGTERM, it saves last.pt and exits with 130 or 143.
+    """
+    from ..masks import MaskParams
+    from ..train import resolve_resume, train
+
+    settings = {  # TrainConfig field: value
+        "data": _text(data), "val_data": _text(val_data), "val_fraction": val_fraction,
+        "masks": _text(masks), "depth": depth, "width": width, "size": size,
+        "init_from": _text(init_from), "vgg_weights": _text(vgg_weights),
         "steps": steps, "lr": lr, "finetune_steps": finetune_steps, "finetune_lr": finetune_lr,
-        "ema_decay": ema_decay,
-        "batch_size": batch_size, "seed": seed, "workers": workers, "device": device,
-        "amp": amp, "channels_last": channels_last, "compile": compile_model,
+        "ema_decay": ema_decay, "batch_size": batch_size, "seed": seed, "workers": workers,
+        "device": device, "amp": amp, "channels_last": channels_last, "compile": compile_model,
         "sync_bn": sync_bn, "save_every": save_every, "val_every": val_every,
         "log_every": log_every,
     }
     loss = {"valid": valid_weight, "hole": hole_weight, "perceptual": perceptual_weight,
             "style": style_weight, "tv": tv_weight}
-    params = _parse_mask_params(mask_param or [])
+    given = _options_given(ctx)
+    params = parse_mask_param_options(mask_param or [])
     if resume is not None:
         if out is not None and Path(out) != resume:
             raise ConfigError("--resume RUN_DIR continues that run; drop --out")
-        config = resolve_resume(resume, values)
-        config.loss.update({k: v for k, v in loss.items() if v is not None})
-        config.mask_params.update(params)
+        if init_from is not None:
+            raise ConfigError("--from starts a new run from a checkpoint's weights; --resume "
+                              "continues from the run's last.pt: give one of them")
+        parameter_of = {"compile": "compile_model"}
+        config = resolve_resume(resume, {key: value for key, value in settings.items()
+                                         if parameter_of.get(key, key) in given})
+        config.loss.update({k: v for k, v in loss.items() if f"{k}_weight" in given})
     else:
         if data is None or out is None:
             raise ConfigError("pconv train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
         if (Path(out) / "last.pt").exists():
             raise ConfigError(f"{out} already holds a run: continue it with --resume {out}, or "
                               "choose another --out")
-        config = TrainConfig(**{k: v for k, v in values.items() if v is not None}, out=str(out))
-        config.loss.update({k: v for k, v in loss.items() if v is not None})
-        config.mask_params.update(params)
+        config = TrainConfig(**settings, out=str(out), loss=loss)
+    if config.val_data and "val_fraction" in given:
+        raise ConfigError("--val-fraction holds out part of --data, and --val-data replaces "
+                          "that hold-out: give one of them")
+    config.mask_params.update(params)
+    MaskParams.from_dict(config.mask_params)  # a bad combination (low above high) fails now
     rank = int(os.environ.get("RANK", "0"))
     summary = train(config, resume=resume is not None, reporter=RichReporter(quiet_rank=rank != 0))
-    if summary["stopped"] != "finished":
+    if summary["signal"] is not None:
         console.print(f"resume with: pconv train --resume {config.out}")
-        raise typer.Exit(130 if summary["stopped"] == "interrupted" else 0)
+        # The shell's convention for a process ended by a signal: 128 + its number.
+        raise typer.Exit(128 + signal.Signals[summary["signal"]].value)
 
 
-def _parse_mask_params(items: list[str]) -> dict[str, Any]:
-    from ..masks import MaskParams
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
-    fields = {f.name: f for f in dataclasses.fields(MaskParams)}
-    defaults = MaskParams()
-    parsed: dict[str, Any] = {}
+
+def _options_given(ctx: typer.Context) -> set[str]:
+    """Parameters the user set (on the command line or through the environment): on resume
+    these, and only these, change the run's saved settings."""
+    defaulted = ("DEFAULT", "DEFAULT_MAP")
+    return {name for name in ctx.params
+            if (source := ctx.get_parameter_source(name)) is not None
+            and source.name not in defaulted}
+
+
+def parse_mask_param_options(items: list[str]) -> dict[str, list[float]]:
+    """``--mask-param NAME=VALUE`` options as ``TrainConfig.mask_params`` holds them."""
+    from ..masks import parse_mask_param
+
+    parsed: dict[str, list[float]] = {}
     for item in items:
-        name, sep, raw = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in fields:
-            raise ConfigError(
-                f"--mask-param {item!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}"
-            )
-        current = getattr(defaults, name)
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--mask-param {item!r}: write NAME=VALUE, e.g. strokes=2,5")
         try:
-            if isinstance(current, tuple):
-                parsed[name] = [type(current[0])(v) for v in raw.split(",")]
-            elif isinstance(current, bool):
-                parsed[name] = raw.lower() in ("1", "true", "yes")
-            else:
-                parsed[name] = type(current)(raw)
-        except ValueError:
-            raise ConfigError(f"--mask-param {item!r}: bad value for {name}") from None
+            low, high = parse_mask_param(name, text)
+        except ConfigError as exc:
+            raise ConfigError(f"--mask-param {item!r}: {exc}") from None
+        parsed[name.strip().replace("-", "_")] = [low, high]
     return parsed
-

@@ -9,32 +9,14 @@ M is 1 = valid, 0 = hole.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..loss_weights import LossWeights
 from .network import composite
 from .vgg import VGG16Features, load_vgg16
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms; the defaults are the paper's."""
-
-    valid: float = 1.0
-    hole: float = 6.0
-    perceptual: float = 0.05
-    style: float = 120.0  # applied to each of L_style_out and L_style_comp
-    tv: float = 0.1
-
-    @property
-    def needs_vgg(self) -> bool:
-        return self.perceptual != 0 or self.style != 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
