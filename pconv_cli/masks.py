@@ -556,6 +556,8 @@ def _steer_files(
 
 # --------------------------------------------------------------------------- mask sets
 
+MASK_SHAPES = ("strokes", "thin")
+
 
 @dataclass(frozen=True)
 class MaskSetSpec:
@@ -579,6 +581,8 @@ class MaskSetSpec:
     source: Path | None = None
     invert: bool = False
     max_attempts: int = 100
+    shape: str = "strokes"
+    artefacts: Path | None = None
 
     def resolved_margin(self) -> int:
         if self.margin is not None:
@@ -603,6 +607,9 @@ class MaskSetSpec:
             "params": self.params.to_dict(),
             "source": str(self.source) if self.source else None,
             "invert": self.invert,
+            # Only where they apply, so that stroke sets made before they existed still match.
+            **({"shape": self.shape, "thin": _thin_params(self).to_dict()}
+               if self.shape == "thin" else {}),
         }
 
 
@@ -625,6 +632,14 @@ def _check_spec(spec: MaskSetSpec) -> None:
     if not spec.borders or len(set(spec.borders)) != len(spec.borders):
         raise ConfigError("borders: give border, no-border or both")
     check_edges(spec.edges)
+    if spec.shape not in MASK_SHAPES:
+        raise ConfigError(f"--shape {spec.shape}: one of {', '.join(MASK_SHAPES)}")
+    if spec.shape == "thin" and (spec.per_band is not None or spec.source is not None):
+        raise ConfigError("--shape thin draws its own widths and ratios: use it with --count, "
+                          "without --per-band or --from")
+    if spec.artefacts is not None and spec.shape != "thin":
+        raise ConfigError("--artefacts adds film artefacts to thin masks: use it with "
+                          "--shape thin")
     margin = spec.resolved_margin()
     if margin < 0 or 2 * margin >= min(h, w):
         raise ConfigError(f"--margin {margin}: must be between 0 and half the shorter side")
@@ -771,7 +786,26 @@ def _source_name(source: str, spec: MaskSetSpec) -> str:
     return Path(os.path.relpath(source, spec.source)).as_posix()
 
 
+def _thin_params(spec: MaskSetSpec):  # noqa: ANN202 - the damage package loads lazily
+    # Imported here: pconv_cli.damage builds on this module (its seeds are mask_seed's).
+    from .damage import ThinHoleParams
+
+    return ThinHoleParams(artefacts=spec.artefacts)
+
+
+def _thin_sample(task: _Task, spec: MaskSetSpec) -> MaskSample:
+    """Hairs, specks, scratches and cracks 1–4 px wide (and film artefacts): the damage
+    synthesiser's thin kinds, for training fills of thin damage."""
+    from .damage import thin_hole_mask
+
+    hole = thin_hole_mask(spec.size, np.random.default_rng(task.seed), _thin_params(spec))
+    hole = _clear_margin(hole, 0 if task.border else spec.resolved_margin())
+    return MaskSample(~hole, _ratio_of_holes(hole), 1)
+
+
 def _sample_for(task: _Task, spec: MaskSetSpec, sources: list[Path]) -> MaskSample:
+    if spec.shape == "thin":
+        return _thin_sample(task, spec)
     band = None if task.band is None else (spec.edges[task.band], spec.edges[task.band + 1])
     task_sources = sources if task.source is None else [sources[task.source]]
     return sample_mask(

@@ -164,3 +164,36 @@ def test_unwritable_output_folder_is_an_error(tmp_path):
     result = gen(str(blocker / "out"), "--size", "64", "--count", "2")
     assert result.exit_code == 1
     assert "cannot write" in result.output
+
+
+def test_thin_masks_are_reproducible_and_thin(tmp_path):
+    from scipy import ndimage
+
+    args = ("--shape", "thin", "--size", "96", "--count", "4", "--seed", "9", "--workers", "1")
+    assert gen(str(tmp_path / "a"), *args).exit_code == 0
+    assert gen(str(tmp_path / "b"), *args).exit_code == 0
+    for row in read_manifest(tmp_path / "a"):
+        first = (tmp_path / "a" / row.file).read_bytes()
+        assert first == (tmp_path / "b" / row.file).read_bytes()
+        hole = ~load_mask(tmp_path / "a" / row.file)
+        assert hole.any()
+        # Lines 1–4 px wide and specks up to 6 px: almost every hole pixel lies within 2 px
+        # of a valid one, and only crossings of two lines lie a little deeper.
+        depth = ndimage.distance_transform_edt(hole)[hole]
+        assert np.percentile(depth, 95) <= 2.5 and depth.max() <= 5
+
+
+def test_thin_and_stroke_masks_do_not_mix_in_one_folder(tmp_path):
+    assert gen(str(tmp_path), "--size", "64", "--count", "2", "--workers", "1").exit_code == 0
+    result = gen(str(tmp_path), "--shape", "thin", "--size", "64", "--count", "2",
+                 "--workers", "1")
+    assert result.exit_code == 1
+    assert "other settings" in result.output
+
+
+@pytest.mark.parametrize("args", [("--per-band", "2"), ("--count", "2", "--artefacts", ".")])
+def test_thin_only_options_are_refused_where_they_do_not_apply(tmp_path, args):
+    shape = () if "--artefacts" in args else ("--shape", "thin")
+    result = gen(str(tmp_path), "--size", "64", *shape, *args)
+    assert result.exit_code == 1
+    assert "--shape thin" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ from rich.text import Text
 
 from ..errors import ConfigError
 from ..masks import (
+    MASK_SHAPES,
     MaskParams,
     MaskSetSpec,
     parse_bands,
@@ -36,6 +38,8 @@ _GEN = "Generator (lengths are fractions of the shorter side; ranges are LOW,HIG
 _RUN = "Run"
 
 _DEFAULTS = MaskParams()
+
+MaskShape = Enum("MaskShape", {name: name for name in MASK_SHAPES}, type=str)
 
 
 def _default(name: str) -> str:
@@ -106,6 +110,14 @@ def gen_masks(
         "--from", help="Transform existing mask files (white = hole) instead of drawing "
                        "strokes; without --count/--per-band, one output per file.",
         rich_help_panel=_SET, show_default=False)] = None,
+    shape: Annotated[MaskShape, typer.Option(
+        help="strokes: the paper's irregular holes; thin: hairs, specks, scratches and cracks "
+             "1–4 px wide, as real damage is (with --count).", rich_help_panel=_SET)]
+        = MaskShape.strokes,
+    artefacts: Annotated[Path | None, typer.Option(
+        "--artefacts", help="With --shape thin: also real film artefacts from this folder "
+                            "(laid out as the damage-artefacts set; see docs/damage.md).",
+        rich_help_panel=_SET, show_default=False)] = None,
     invert: Annotated[bool, typer.Option(
         "--invert", help="--from files are black = hole (e.g. the NVIDIA irregular training "
                          "masks).", rich_help_panel=_SET)] = False,
@@ -156,7 +168,8 @@ def gen_masks(
     spec = MaskSetSpec(
         size=parse_size(size), params=params, seed=seed, count=count, per_band=per_band,
         edges=parse_bands(bands), borders=_borders(border, no_border), margin=margin,
-        source=source, invert=invert, max_attempts=max_attempts,
+        source=source, invert=invert, max_attempts=max_attempts, shape=shape.value,
+        artefacts=artefacts,
     )
     if preview is not None:
         shown = preview_sheet(preview, spec, count=preview_count)
