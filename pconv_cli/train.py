@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -30,12 +31,18 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
-from .core import InpaintingLoss, PConvUNet, composite, freeze_encoder_bn
+from .core import InpaintingLoss, PConvUNet, UNetConfig, composite, freeze_encoder_bn
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, TrainingError
 from .fileio import atomic_write_text
 from .masks import MaskParams
 from .train_config import SHAPE_KEYS, TrainConfig
+
+
+def same_weight_shapes(a: UNetConfig, b: UNetConfig) -> bool:
+    """Whether the weights of one model load into the other (its decoder_renorm aside)."""
+    return dataclasses.replace(a, decoder_renorm=b.decoder_renorm) == b
+
 
 METRIC_COLUMNS = [
     "step", "phase", "kind", "total", "valid", "hole", "perceptual", "style_out",
@@ -395,7 +402,7 @@ def train(
     ckpt = None
     if resume:
         ckpt = load_checkpoint(last_path)
-        if ckpt.model_config != config.model_config():
+        if not same_weight_shapes(ckpt.model_config, config.model_config()):
             raise ConfigError(f"{last_path}: model shape differs from the run's config.json")
         model.load_state_dict({k: v.float() for k, v in ckpt.model_state.items()})
         start_step = int(ckpt.train.get("step", 0))
@@ -413,7 +420,7 @@ def train(
             notes.append("validation set differs from the one before: best.pt starts over")
     elif config.init_from:
         source = load_checkpoint(config.init_from)
-        if source.model_config != config.model_config():
+        if not same_weight_shapes(source.model_config, config.model_config()):
             raise ConfigError(
                 f"--from {config.init_from}: its model ({source.model_config.depth} layers, "
                 f"width {source.model_config.width}) differs from --depth {config.depth} "

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # Settings that fix the shape of the model: a resumed run must keep them.
 SHAPE_KEYS = ("depth", "width", "size")
 AMP_MODES = ("none", "bf16", "fp16")
+DECODER_RENORMS = ("branch", "paper")  # the choices of UNetConfig.decoder_renorm
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainConfig:
     width: int = 64
     size: int = 256
     init_from: str | None = None
+    # How decoder layers rescale windows with holes (UNetConfig.decoder_renorm); it changes no
+    # weight's shape, so a run may switch it when resumed or started --from another model.
+    decoder_renorm: str = "branch"
     # loss
     loss: dict = field(default_factory=lambda: LossWeights().to_dict())
     vgg_weights: str | None = None
@@ -70,7 +74,7 @@ class TrainConfig:
     def model_config(self) -> UNetConfig:
         from .core import UNetConfig
 
-        return UNetConfig(depth=self.depth, width=self.width)
+        return UNetConfig(depth=self.depth, width=self.width, decoder_renorm=self.decoder_renorm)
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(**self.loss)
@@ -98,6 +102,9 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay {self.ema_decay}: use 0 (off) or a decay in (0, 1), "
                               "e.g. 0.999")
+        if self.decoder_renorm not in DECODER_RENORMS:
+            raise ConfigError(f"--decoder-renorm {self.decoder_renorm!r}: one of "
+                              f"{', '.join(DECODER_RENORMS)}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"--amp must be none, bf16 or fp16, not {self.amp!r}")
         if self.batch_size < 2 and self.size // multiple == 1:
@@ -108,4 +115,5 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        data = {"decoder_renorm": "paper", **data}  # runs from before the option used the paper's
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -484,3 +484,32 @@ def test_ema_decay_outside_zero_to_one_is_refused(photo_dir: Path, tmp_path: Pat
     code, out = run_cli("train", "--data", str(photo_dir), "--out", str(tmp_path / "r"), *TINY,
                         "--ema-decay", "1.0")
     assert code != 0 and "--ema-decay" in out
+
+
+def test_a_paper_renorm_checkpoint_starts_a_branch_renorm_run(photo_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """The decoder's renormalisation changes no weight: a model trained with the paper's
+    (every checkpoint made before the option) is fine-tuned with the per-branch one."""
+    old = tmp_path / "old.pt"
+    paper = UNetConfig(depth=3, width=8, decoder_renorm="paper")
+    save_checkpoint(old, paper, PConvUNet(paper).state_dict())
+    run = tmp_path / "run"
+    code, out = run_cli("train", "--data", str(photo_dir), "--out", str(run), *TINY,
+                        "--steps", "1", "--val-fraction", "0.3", "--from", str(old))
+    assert code == 0, out
+    assert load_checkpoint(run / "last.pt").model_config.decoder_renorm == "branch"
+    assert json.loads((run / "config.json").read_text())["decoder_renorm"] == "branch"
+
+
+def test_runs_from_before_the_renorm_option_resume_with_the_papers() -> None:
+    settings = asdict(TrainConfig(data="d", out="o"))
+    del settings["decoder_renorm"]
+    assert TrainConfig.from_dict(settings).decoder_renorm == "paper"
+    assert TrainConfig().decoder_renorm == "branch"
+
+
+def test_the_renorm_choices_are_the_networks() -> None:
+    from pconv_cli.core.network import DECODER_RENORMS as NETWORK_CHOICES
+    from pconv_cli.train_config import DECODER_RENORMS
+
+    assert DECODER_RENORMS == NETWORK_CHOICES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
-from ..train_config import TrainConfig
+from ..train_config import DECODER_RENORMS, TrainConfig
 from .app import app
 from .common import console, handle_errors
 
@@ -26,6 +27,7 @@ _RUN = "Run directory"
 
 # The option defaults: a new run's TrainConfig, loss weights included.
 _DEFAULTS = TrainConfig()
+DecoderRenorm = Enum("DecoderRenorm", {name: name for name in DECODER_RENORMS}, type=str)
 _LOSS_DEFAULTS = _DEFAULTS.loss
 
 
@@ -116,6 +118,7 @@ def train_command(
     depth: Annotated[int, typer.Option("--depth", help="Encoder layers, each halving the resolution.", rich_help_panel=_MODEL)] = _DEFAULTS.depth,
     width: Annotated[int, typer.Option("--width", help="Channels of the first layer.", rich_help_panel=_MODEL)] = _DEFAULTS.width,
     size: Annotated[int, typer.Option("--size", help="Training crop side, a multiple of 2^depth.", rich_help_panel=_MODEL)] = _DEFAULTS.size,
+    decoder_renorm: Annotated[DecoderRenorm, typer.Option("--decoder-renorm", help="How decoder layers rescale windows with holes: each branch by its own valid share (fills thin holes at the right brightness), or the paper's one ratio over both.", rich_help_panel=_MODEL)] = DecoderRenorm(_DEFAULTS.decoder_renorm),
     init_from: Annotated[Path | None, typer.Option("--from", help="Start a new run from the weights of this checkpoint.", rich_help_panel=_MODEL, show_default=False)] = None,
     valid_weight: Annotated[float, typer.Option("--valid-weight", help="Weight of the error outside the holes.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["valid"],
     hole_weight: Annotated[float, typer.Option("--hole-weight", help="Weight of the error inside the holes.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["hole"],
@@ -150,6 +153,7 @@ def train_command(
     settings = {  # TrainConfig field: value
         "data": _text(data), "val_data": _text(val_data), "val_fraction": val_fraction,
         "masks": _text(masks), "depth": depth, "width": width, "size": size,
+        "decoder_renorm": decoder_renorm.value,
         "init_from": _text(init_from), "vgg_weights": _text(vgg_weights),
         "steps": steps, "lr": lr, "finetune_steps": finetune_steps, "finetune_lr": finetune_lr,
         "ema_decay": ema_decay, "batch_size": batch_size, "seed": seed, "workers": workers,
