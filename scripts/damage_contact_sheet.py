@@ -26,6 +26,8 @@ from pconv_cli.damage.degrade import DEGRADATIONS, IMAGE_KINDS  # noqa: E402
 from pconv_cli.damage.geometry import fractal_noise_1d, smooth_noise_2d  # noqa: E402
 
 LABEL_HEIGHT = 14
+# Damages per tile: small kinds get a few more so that a tile shows what they look like.
+TILE_COUNTS = {"artefact": 6, "tear": 3, "wormhole": 3, "ink": 3, "foxing": 3, "mould": 3}
 PAD = 4
 
 
@@ -62,8 +64,9 @@ def tiles(size: int, artefacts: Path | None) -> list[tuple[str, np.ndarray]]:
     for index, kind in enumerate(DAMAGE_WEIGHTS):
         if kind == "artefact" and artefacts is None:
             continue
-        count = (6, 6) if kind == "artefact" else (2, 2)
-        params = DamageParams(kinds={kind: 1.0}, count=count, artefacts=artefacts, **quiet)
+        count = TILE_COUNTS.get(kind, 2)
+        params = DamageParams(kinds={kind: 1.0}, count=(count, count), artefacts=artefacts,
+                              **quiet)
         damaged = synthesise(landscape(size, index), np.random.default_rng(100 + index), params)
         out.append((kind, damaged.image))
     for index, kind in enumerate(IMAGE_KINDS):
@@ -76,6 +79,10 @@ def tiles(size: int, artefacts: Path | None) -> list[tuple[str, np.ndarray]]:
                               image_kinds={"colour": 1.0})
         out.append((name, synthesise(landscape(size, 60 + index),
                                      np.random.default_rng(300 + index), params).image))
+    mixed = synthesise(landscape(size, 80), np.random.default_rng(400),
+                       DamageParams(count=(12, 12), artefacts=artefacts))
+    out.append(("mixed: " + ", ".join(mixed.degradations or ("no degradation",)), mixed.image))
+    out.append(("its mask (white = damaged)", np.repeat(mixed.hole[..., None], 3, axis=-1)))
     return out
 
 
@@ -97,15 +104,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artefacts", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/images/damage-kinds.png"))
-    parser.add_argument("--size", type=int, default=200)
-    parser.add_argument("--columns", type=int, default=5)
-    parser.add_argument("--colours", type=int, default=192,
-                        help="palette size of the PNG (keeps the file small)")
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--columns", type=int, default=6)
+    parser.add_argument("--colours", type=int, default=256,
+                        help="palette size of the PNG, dithered (keeps the file small); "
+                             "0 for full RGB")
     args = parser.parse_args()
     image = sheet(tiles(args.size, args.artefacts), args.columns)
     if args.colours:
-        image = image.quantize(args.colours, method=Image.Quantize.MEDIANCUT,
-                               dither=Image.Dither.NONE)
+        image = image.quantize(args.colours, method=Image.Quantize.FASTOCTREE,
+                               dither=Image.Dither.FLOYDSTEINBERG)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     image.save(args.out, optimize=True)
     print(f"{args.out}: {image.width}x{image.height}, {args.out.stat().st_size / 1024:.0f} KB")

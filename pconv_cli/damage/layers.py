@@ -92,5 +92,5 @@ def apply_layers(
         region[rows, cols] = np.clip(pixels[shows] + change[shows], 0.0, 1.0)
         hole[image_part][rows, cols] = True
     # A later layer may put a pixel back exactly as it was: then it is not damaged.
-    hole &= (out != image).any(axis=-1)
+    hole[hole] = (out[hole] != image[hole]).any(axis=-1)
     return out, hole

@@ -209,8 +209,8 @@ def crease(rng: np.random.Generator, size: tuple[int, int], style: Style) -> lis
                          wobble=rng.uniform(0.2, 0.8), step=10.0)
     normal = np.array([-direction[1], direction[0]]) * rng.choice([-1.0, 1.0])
     spread = rng.uniform(1.0, 3.0)  # px, how far the shading of the ridge reaches
-    shade = _soft_band(stroke(path + normal * spread, 1.0), spread)
-    glow = _soft_band(stroke(path - normal * spread, 1.0), spread)
+    shade = stroke(path + normal * spread, 2 * spread, gaussian=True)
+    glow = stroke(path - normal * spread, 2 * spread, gaussian=True)
     line = stroke(path, _width(rng, style, cap=2.0), _breaks(rng, len(path), gaps=1.0))
     dark = rng.uniform(0.7, 0.9)
     return [
@@ -218,13 +218,6 @@ def crease(rng: np.random.Generator, size: tuple[int, int], style: Style) -> lis
         paint(_scaled(glow, rng.uniform(0.1, 0.3)), _paper_white(rng), SOFT_VISIBLE),
         paint(line, _paper_white(rng)),
     ]
-
-
-def _soft_band(line: Patch, sigma: float) -> Patch:
-    pad = int(math.ceil(3 * sigma))
-    alpha = np.pad(line.alpha, pad)
-    alpha = ndimage.gaussian_filter(alpha, sigma)
-    return Patch(line.top - pad, line.left - pad, alpha / max(alpha.max(), 1e-9))
 
 
 def _scaled(patch: Patch, factor: float) -> Patch:
@@ -342,12 +335,14 @@ def wormhole(rng: np.random.Generator, size: tuple[int, int], style: Style) -> l
             path = wandering_path(rng, where, rng.uniform(0, 2 * math.pi),
                                   radius * rng.uniform(2, 8), step=1.5, bend=0.2)
             hole = stroke(path, 2 * radius)
-            rim = stroke(path, 2 * radius + rng.uniform(1.0, 3.0))
+            rim = stroke(path, 2 * radius + rng.uniform(1.0, 3.0), 0.6)
         else:
             alpha, reach = blob(rng, radius, roughness=0.15)
             hole = Patch(int(round(where[1])) - reach, int(round(where[0])) - reach, alpha)
-            grown = ndimage.grey_dilation(np.pad(alpha, 2), size=(3, 3))
-            rim = Patch(hole.top - 2, hole.left - 2, grown)
+            grown = ndimage.gaussian_filter(np.pad(alpha, 3), 1.0) * 1.5
+            rim = Patch(hole.top - 3, hole.left - 3, np.clip(grown, 0, 1))
+        # browned paper round the hole, fading out within a pixel or two
+        rim = _scaled(rim, rng.uniform(0.3, 0.7))
         layers.append(stain(rim, np.array([0.6, 0.45, 0.3]) * rng.uniform(0.8, 1.1)))
         layers.append(paint(hole, backing))
     return layers
@@ -365,7 +360,7 @@ def ink(rng: np.random.Generator, size: tuple[int, int], style: Style) -> list[L
               np.array([0.25, 0.14, 0.07])][int(rng.integers(3))] * rng.uniform(0.7, 1.3)
     opacity = rng.uniform(0.8, 0.98)
     patches = []
-    alpha, reach = blob(rng, radius, roughness=0.18, lobes=8)
+    alpha, reach = blob(rng, radius, roughness=0.1, lobes=5)
     patches.append(Patch(int(round(centre[1])) - reach, int(round(centre[0])) - reach, alpha))
     for _ in range(rng.integers(0, 12)):
         angle = rng.uniform(0, 2 * math.pi)
@@ -427,8 +422,10 @@ def tape(rng: np.random.Generator, size: tuple[int, int], style: Style) -> list[
     angle = (rng.choice([0.0, math.pi / 2]) + rng.normal(0, 0.08) if rng.random() < 0.6
              else rng.uniform(0, math.pi))
     centre = _point(rng, size)
-    reach = int(math.ceil(math.hypot(width, length) / 2)) + 3
-    y, x = np.mgrid[-reach:reach + 1, -reach:reach + 1].astype(np.float32)
+    cos, sin = abs(math.cos(angle)), abs(math.sin(angle))
+    reach_x = int(math.ceil((length * cos + width * sin) / 2)) + 4
+    reach_y = int(math.ceil((length * sin + width * cos) / 2)) + 4
+    y, x = np.mgrid[-reach_y:reach_y + 1, -reach_x:reach_x + 1].astype(np.float32)
     u = x * math.cos(angle) + y * math.sin(angle)
     v = -x * math.sin(angle) + y * math.cos(angle)
     # Ends cut with a serrated dispenser blade; sides straight.
@@ -437,7 +434,7 @@ def tape(rng: np.random.Generator, size: tuple[int, int], style: Style) -> list[
     inside_v = np.clip(width / 2 - np.abs(v) + 0.5, 0, 1)
     body = (inside_u * inside_v).astype(np.float32)
     edges = (body * np.clip(2.0 - (width / 2 - np.abs(v)), 0, 1)).astype(np.float32)
-    top, left = int(round(centre[1])) - reach, int(round(centre[0])) - reach
+    top, left = int(round(centre[1])) - reach_y, int(round(centre[0])) - reach_x
     tint = np.array([1.0, 0.93, 0.7]) ** rng.uniform(0.5, 2.0)
     haze = rng.uniform(0.03, 0.1)  # the film scatters a little light: blacks turn yellowish
     film = Layer(Patch(top, left, body), (tint * (1 - haze)).astype(np.float32),
