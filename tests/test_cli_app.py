@@ -81,3 +81,20 @@ def test_debug_after_a_double_dash_is_a_file_name_not_the_switch(tmp_path):
                                  "--debug"])
     assert result.exit_code == 1
     assert not isinstance(result.exception, ConfigError)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_page_has_examples_that_use_real_options(command):
+    result = runner.invoke(app, [command, "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    text = result.output
+    assert "Examples" in text
+    head, _, tail = text.partition("Examples")
+    example_lines = [line.strip() for line in tail.splitlines()
+                     if f"pconv_cli {command}" in line or f"pconv {command}" in line]
+    assert len(example_lines) >= 2
+    for line in example_lines:
+        own_part = line.split(command, 1)[1]  # torchrun's options come before the command
+        for token in own_part.split():
+            if token.startswith("--"):
+                assert token in head, f"{line!r} uses {token}, which {command} does not have"

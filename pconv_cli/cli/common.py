@@ -20,6 +20,13 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def examples(*lines: tuple[str, str]) -> str:
+    """A command's ``--help`` epilog: (command line, what it does) pairs, one paragraph each."""
+    body = "\n\n".join(f"[dim]{escape(what)}:[/]\n[bold cyan]{escape(command)}[/]"
+                         for command, what in lines)
+    return f"[bold]Examples[/]\n\n{body}"
+
+
 def debug_from_environment() -> bool:
     """``PCONV_DEBUG=1`` (any non-empty value) asks for tracebacks, as ``--debug`` does."""
     return bool(os.environ.get("PCONV_DEBUG"))

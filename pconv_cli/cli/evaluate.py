@@ -22,7 +22,7 @@ from rich.table import Table
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
 from .app import app
-from .common import console, err_console, handle_errors
+from .common import console, err_console, examples, handle_errors
 
 _WHAT = "What to score"
 _DATA = "Pairs"
@@ -108,7 +108,13 @@ def _render(report) -> None:
     console.print(_speed_table(report))
 
 
-@app.command("evaluate")
+@app.command("evaluate", epilog=examples(
+    ("pconv evaluate --images photos/ --masks test-masks/",
+     "the bundled model and the installed classical methods, per band"),
+    ("pconv evaluate --images photos/ --masks test-masks/ --model runs/a/best.pt "
+     "--method pconv,ns --flips 1,8 --out report/",
+     "your model with and without the 8-copy ensemble; JSON, CSV, Markdown and pictures"),
+))
 @handle_errors
 def evaluate_command(
     images: Annotated[Path, typer.Option(

@@ -10,14 +10,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from .app import app
-from .common import console, handle_errors
+from .common import console, examples, handle_errors
 
 # pconv_cli.export.DEFAULT_OPSET, written out because importing that module loads torch and
 # onnx, which `pconv --help` must not wait for (a test keeps the two equal).
 DEFAULT_OPSET = 17
 
 
-@app.command("export")
+@app.command("export", epilog=examples(
+    ("pconv export runs/a/best.pt --onnx a.onnx", "any size, checked against torch"),
+    ("pconv export runs/a/best.pt --onnx a-512.onnx --static 512 --fp16",
+     "a fixed 512×512 fp16 model for runtimes that need static shapes"),
+))
 @handle_errors
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="pconv checkpoint.")],

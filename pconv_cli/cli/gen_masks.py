@@ -31,7 +31,7 @@ from ..masks import (
     write_mask_set,
 )
 from .app import app
-from .common import console, handle_errors
+from .common import console, examples, handle_errors
 
 _SET = "Mask set"
 _GEN = "Generator (lengths are fractions of the shorter side; ranges are LOW,HIGH)"
@@ -77,7 +77,15 @@ def _borders(border: str, no_border: bool) -> tuple[bool, ...]:
     return {"yes": (True,), "no": (False,), "both": (True, False)}["no" if no_border else border]
 
 
-@app.command("gen-masks")
+@app.command("gen-masks", epilog=examples(
+    ("pconv gen-masks test-masks --size 512 --per-band 1000 --border both --seed 1",
+     "a test set: 1,000 masks in each of the paper's six hole-ratio bands, with and without "
+     "holes at the border"),
+    ("pconv gen-masks train-masks --size 256 --count 12000 --seed 7", "a training set"),
+    ("pconv gen-masks thin-masks --shape thin --size 256 --count 6000",
+     "hairs, specks, scratches and cracks 1–4 px wide"),
+    ("pconv gen-masks --preview sheet.png --size 256", "look before making a set"),
+))
 @handle_errors
 def gen_masks(
     out_dir: Annotated[Path | None, typer.Argument(

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from ..restore_io import DEFAULT_MAX_PIXELS
 from .app import app
-from .common import console, err_console, handle_errors
+from .common import console, err_console, examples, handle_errors
 
 if TYPE_CHECKING:
     from ..restore import FileResult, RestoreReport
@@ -124,7 +124,16 @@ class EtaColumn(ProgressColumn):
         return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}")
 
 
-@app.command("restore")
+@app.command("restore", epilog=examples(
+    ("pconv restore scans/ restored/ --masks scan-masks/ --recursive",
+     "masks (white = hole) named as the images, the tree mirrored"),
+    ("pconv restore scans/ restored/ --mask-from alpha",
+     "the transparent pixels of each image are the holes"),
+    ("pconv restore scans/ restored/ --masks scan-masks/ --flips 8 --format png",
+     "the 8-copy ensemble (8 model calls per image), written as PNG"),
+    ("pconv restore scans/ restored/ --masks scan-masks/ --onnx a.onnx --device cuda",
+     "an exported model through ONNX Runtime"),
+))
 @handle_errors
 def restore_command(
     input_path: Annotated[Path, typer.Argument(

@@ -16,7 +16,7 @@ from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
 from ..train_config import DECODER_RENORMS, TrainConfig
 from .app import app
-from .common import console, handle_errors
+from .common import console, examples, handle_errors
 
 _MODEL = "Model"
 _DATA = "Data"
@@ -104,7 +104,17 @@ class RichReporter:
         console.print(table)
 
 
-@app.command("train")
+@app.command("train", epilog=examples(
+    ("pconv train --data photos/ --out runs/a --depth 7 --width 32 --steps 40000 "
+     "--finetune-steps 10000 --perceptual-weight 0 --style-weight 0 --amp bf16",
+     "the bundled model's recipe, pixel losses only (docs/model-card.md)"),
+    ("pconv train --resume runs/a --finetune-steps 20000",
+     "continue where it stopped, with a longer fine-tuning phase"),
+    ("pconv train --data photos/ --out runs/b --from runs/a/best.pt --masks thin-masks/",
+     "a new run that starts from another model's weights"),
+    ("torchrun --nproc-per-node 2 -m pconv_cli train --data photos/ --out runs/c",
+     "several processes (DDP)"),
+))
 @handle_errors
 def train_command(
     ctx: typer.Context,
