@@ -22,7 +22,7 @@ from pconv_cli.damage import (
 )
 from pconv_cli.damage.artefacts import ARTEFACTS_ENV, load_alpha
 from pconv_cli.damage.geometry import smooth_noise_2d
-from pconv_cli.damage.procedural import SOFT_VISIBLE
+from pconv_cli.damage.layers import SOFT_VISIBLE
 from pconv_cli.errors import ConfigError, InputError
 
 REAL_ARTEFACTS = Path(__file__).resolve().parents[2] / "shared" / "damage-artefacts"

@@ -5,10 +5,11 @@ the damaged image with a bool mask of exactly the pixels the damage changed (Tru
 ``Damaged.valid`` is the library's True = valid mask). ``thin_hole_mask(shape, rng, params)``
 draws only thin holes (hairs, specks, scratches, cracks) and returns their mask.
 
-Damage kinds: real film artefacts from a folder of RGBA cut-outs (``artefacts``), and
-procedural scratches, curved scratches, hairs, dust, cracks, creases, tears, missing corners and
-edges, wormholes, ink blots, foxing, mould and tape (``procedural``). Image kinds and
-degradations that are not holes are in ``degrade``; layers and the exact mask in ``layers``.
+Damage kinds: real film artefacts from a folder of RGBA cut-outs (``artefacts``); thin
+scratches, curved scratches, hairs, dust and cracks (``procedural``); creases, tears, missing
+corners and edges and wormholes (``losses``); ink blots, foxing, mould and tape (``stains``).
+Shapes are drawn in ``geometry``, laid on with their exact mask in ``layers``; image kinds and
+degradations, which are not holes, are in ``degrade``; ``compose`` holds the parameters.
 See docs/damage.md.
 """
 

@@ -23,8 +23,15 @@ from .artefacts import (
 )
 from .degrade import DEGRADATIONS, IMAGE_KINDS
 from .layers import Layer, apply_layers
-from .procedural import PROCEDURAL_KINDS, THIN_KINDS, Style
+from .losses import crease, missing_corner, missing_edge, tear, wormhole
+from .procedural import THIN_KINDS, Style
+from .stains import foxing, ink, mould, tape
 
+PROCEDURAL_KINDS = {
+    **THIN_KINDS, "crease": crease, "tear": tear, "missing_corner": missing_corner,
+    "missing_edge": missing_edge, "wormhole": wormhole, "ink": ink, "foxing": foxing,
+    "mould": mould, "tape": tape,
+}
 # How often each kind is drawn; "artefact" only counts when an artefact folder is given.
 DAMAGE_WEIGHTS: dict[str, float] = {
     "artefact": 4.0, "scratch": 1.5, "curved_scratch": 0.6, "hair": 2.0, "dust": 2.0,

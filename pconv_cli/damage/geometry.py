@@ -114,6 +114,11 @@ def merge(patches: list[Patch]) -> Patch:
     return Patch(top, left, out)
 
 
+def scaled(patch: Patch, factor: float) -> Patch:
+    """The patch with its alpha multiplied by ``factor``."""
+    return Patch(patch.top, patch.left, (patch.alpha * factor).astype(np.float32))
+
+
 # --------------------------------------------------------------------------- random paths
 
 

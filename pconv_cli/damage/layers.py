@@ -20,6 +20,9 @@ import numpy as np
 from .geometry import Patch
 
 ONE_LEVEL = 1 / 255  # the smallest change an 8-bit image can show
+# Changes smaller than this are not counted as damage for soft stains (foxing, mould, tape,
+# crease shading): about 5 grey levels, where a careful eye starts to see a blotch.
+SOFT_VISIBLE = 0.02
 
 
 @dataclass(frozen=True)
