@@ -16,6 +16,7 @@ See docs/damage.md.
 from .compose import (
     DAMAGE_WEIGHTS,
     DEGRADATION_CHANCES,
+    GENERATOR_VERSION,
     IMAGE_KIND_WEIGHTS,
     THIN_WEIGHTS,
     Damaged,
@@ -29,6 +30,7 @@ from .compose import (
 __all__ = [
     "DAMAGE_WEIGHTS",
     "DEGRADATION_CHANCES",
+    "GENERATOR_VERSION",
     "IMAGE_KIND_WEIGHTS",
     "THIN_WEIGHTS",
     "DamageParams",

@@ -27,6 +27,10 @@ from .losses import crease, missing_corner, missing_edge, tear, wormhole
 from .procedural import THIN_KINDS, Style
 from .stains import foxing, ink, mould, tape
 
+# Bump when the same seed and parameters would give different pixels, so that a recipe that
+# records it (a mask set, a training run) can refuse to mix two versions of the synthesiser.
+GENERATOR_VERSION = 1
+
 PROCEDURAL_KINDS = {
     **THIN_KINDS, "crease": crease, "tear": tear, "missing_corner": missing_corner,
     "missing_edge": missing_edge, "wormhole": wormhole, "ink": ink, "foxing": foxing,
