@@ -608,7 +608,8 @@ class MaskSetSpec:
             "source": str(self.source) if self.source else None,
             "invert": self.invert,
             # Only where they apply, so that stroke sets made before they existed still match.
-            **({"shape": self.shape, "thin": _thin_params(self).to_dict()}
+            **({"shape": self.shape, "thin": _thin_params(self).to_dict(),
+                "damage_generator": _damage_generator_version()}
                if self.shape == "thin" else {}),
         }
 
@@ -791,6 +792,12 @@ def _thin_params(spec: MaskSetSpec):  # noqa: ANN202 - the damage package loads 
     from .damage import ThinHoleParams
 
     return ThinHoleParams(artefacts=spec.artefacts)
+
+
+def _damage_generator_version() -> int:
+    from .damage import GENERATOR_VERSION
+
+    return GENERATOR_VERSION
 
 
 def _thin_sample(task: _Task, spec: MaskSetSpec) -> MaskSample:
