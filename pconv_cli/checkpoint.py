@@ -4,8 +4,13 @@ A checkpoint is a plain dict of tensors and built-in types, so it loads with
 ``torch.load(weights_only=True)``; anything needing code to unpickle is refused.
 
     {"format": "pconv-checkpoint", "format_version": 1, "pconv_version": "0.1.0",
-     "model_config": {...UNetConfig...}, "model": state_dict,
+     "model_kind": "inpainter" | "detector",
+     "model_config": {...UNetConfig or DetectorConfig...}, "model": state_dict,
      "train": {...optional: step, phase, optimizer, scaler, rng, config, ema_model...}}
+
+``model_kind`` says which network the file holds: the inpainting U-Net (``PConvUNet``, the
+default for files written before detectors existed) or the damage detector
+(``DamageDetector``). Commands that need one kind refuse the other in one line.
 """
 
 from __future__ import annotations
@@ -20,19 +25,36 @@ import torch
 
 from . import __version__
 from .core import PConvUNet, UNetConfig
+from .core.detector import DamageDetector, DetectorConfig
 from .errors import CheckpointError, ConfigError, describe_exception
 from .fileio import atomic_path
 
 FORMAT = "pconv-checkpoint"
 FORMAT_VERSION = 1
+INPAINTER, DETECTOR = "inpainter", "detector"
+MODEL_KINDS = {INPAINTER: (UNetConfig, PConvUNet), DETECTOR: (DetectorConfig, DamageDetector)}
+WHAT_KIND_DOES = {INPAINTER: "an inpainting model (fills holes)",
+                  DETECTOR: "a damage detector (finds holes)"}
 
 
 @dataclass
 class Checkpoint:
-    model_config: UNetConfig
+    model_config: UNetConfig | DetectorConfig
     model_state: dict[str, torch.Tensor]
     train: dict[str, Any] = field(default_factory=dict)
     pconv_version: str = __version__
+
+    @property
+    def kind(self) -> str:
+        """``"inpainter"`` or ``"detector"``: which network the weights belong to."""
+        return DETECTOR if isinstance(self.model_config, DetectorConfig) else INPAINTER
+
+    def expect(self, kind: str, path: str | os.PathLike) -> Checkpoint:
+        """This checkpoint if it holds a ``kind`` model; else one clear error naming both."""
+        if self.kind != kind:
+            raise CheckpointError(f"{path} holds {WHAT_KIND_DOES[self.kind]}, but "
+                                  f"{WHAT_KIND_DOES[kind]} is needed here")
+        return self
 
     @property
     def inference_state(self) -> dict[str, torch.Tensor]:
@@ -40,9 +62,9 @@ class Checkpoint:
         else ``model_state``. Training resumes from ``model_state`` itself."""
         return self.train.get("ema_model") or self.model_state
 
-    def build_model(self, device: str | torch.device = "cpu") -> PConvUNet:
+    def build_model(self, device: str | torch.device = "cpu") -> PConvUNet | DamageDetector:
         """The network with :attr:`inference_state`, in eval mode, in fp32."""
-        model = PConvUNet(self.model_config)
+        model = MODEL_KINDS[self.kind][1](self.model_config)
         state = {k: v.float() if v.is_floating_point() else v
                  for k, v in self.inference_state.items()}
         try:
@@ -56,7 +78,7 @@ class Checkpoint:
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model_config: UNetConfig,
+    model_config: UNetConfig | DetectorConfig,
     model_state: dict[str, torch.Tensor],
     *,
     train: dict[str, Any] | None = None,
@@ -86,6 +108,7 @@ def save_checkpoint(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "pconv_version": __version__,
+        "model_kind": DETECTOR if isinstance(model_config, DetectorConfig) else INPAINTER,
         "model_config": model_config.to_dict(),
         "model": state,
         "train": train or {},
@@ -125,8 +148,12 @@ def _from_payload(path: Path, payload: Any) -> Checkpoint:
             f"{path}: checkpoint format {version!r} is newer than this pconv understands "
             f"({FORMAT_VERSION}); upgrade pconv"
         )
+    kind = payload.get("model_kind", INPAINTER)  # files from before detectors: inpainters
+    if kind not in MODEL_KINDS:
+        raise CheckpointError(f"{path}: holds a {kind!r} model, which this pconv does not know; "
+                              "upgrade pconv")
     try:
-        config = UNetConfig.from_dict(payload["model_config"])
+        config = MODEL_KINDS[kind][0].from_dict(payload["model_config"])
     except (ConfigError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path}: invalid model config ({exc})") from None
     state = payload.get("model")
@@ -141,5 +168,11 @@ def _from_payload(path: Path, payload: Any) -> Checkpoint:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> PConvUNet:
-    """Rebuild a model, in eval mode, from a checkpoint file alone."""
-    return load_checkpoint(path).build_model(device)
+    """Rebuild an inpainting model, in eval mode, from a checkpoint file alone."""
+    return load_checkpoint(path).expect(INPAINTER, path).build_model(device)
+
+
+def load_detector(path: str | os.PathLike, device: str | torch.device = "cpu"
+                  ) -> DamageDetector:
+    """Rebuild a damage detector, in eval mode, from a checkpoint file alone."""
+    return load_checkpoint(path).expect(DETECTOR, path).build_model(device)

@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import INPAINTER, load_checkpoint
 from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
@@ -256,7 +256,7 @@ class TorchInpainter(_ModelInpainter):
         cls, path: str | os.PathLike, device: str = "auto", name: str | None = None,
         *, flips: int = 1, blend: str = DEFAULT_BLEND,
     ) -> TorchInpainter:
-        model = load_checkpoint(path).build_model("cpu")
+        model = load_checkpoint(path).expect(INPAINTER, path).build_model("cpu")
         return cls(model, device, name or Path(path).stem, flips=flips, blend=blend)
 
     @torch.inference_mode()

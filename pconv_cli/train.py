@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import INPAINTER, load_checkpoint, save_checkpoint
 from .core import InpaintingLoss, PConvUNet, UNetConfig, composite, freeze_encoder_bn
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, TrainingError
@@ -419,7 +419,7 @@ def train(
             best_psnr = -math.inf
             notes.append("validation set differs from the one before: best.pt starts over")
     elif config.init_from:
-        source = load_checkpoint(config.init_from)
+        source = load_checkpoint(config.init_from).expect(INPAINTER, config.init_from)
         if not same_weight_shapes(source.model_config, config.model_config()):
             raise ConfigError(
                 f"--from {config.init_from}: its model ({source.model_config.depth} layers, "

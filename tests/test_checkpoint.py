@@ -19,6 +19,7 @@ from pconv_cli.checkpoint import (
 )
 from pconv_cli.core import PConvUNet, UNetConfig
 from pconv_cli.errors import CheckpointError
+from pconv_cli.inference import load_inpainter
 
 TINY = UNetConfig(depth=3, width=8)
 
@@ -283,3 +284,41 @@ def test_half_save_of_values_beyond_fp16_range_is_refused_and_writes_nothing(tmp
         save_checkpoint(path, model.config, state, half=True)
 
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_detector_checkpoint_round_trips_and_says_what_it_holds(tmp_path):
+    from pconv_cli.checkpoint import DETECTOR, INPAINTER, load_detector
+    from pconv_cli.core.detector import DamageDetector, DetectorConfig
+
+    config = DetectorConfig(depth=2, width=4)
+    torch.manual_seed(0)
+    detector = DamageDetector(config).eval()
+    path = tmp_path / "detector.pt"
+    save_checkpoint(path, config, detector.state_dict())
+    ckpt = load_checkpoint(path)
+    assert ckpt.kind == DETECTOR and ckpt.model_config == config
+    rebuilt = load_detector(path)
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(image), detector(image))
+    with pytest.raises(CheckpointError, match="holds a damage detector"):
+        load_model(path)
+    with pytest.raises(CheckpointError, match="holds a damage detector"):
+        load_inpainter(model=path)
+    inpainter = tmp_path / "inpainter.pt"
+    small = UNetConfig(depth=2, width=4)
+    save_checkpoint(inpainter, small, PConvUNet(small).state_dict())
+    assert load_checkpoint(inpainter).kind == INPAINTER
+    with pytest.raises(CheckpointError, match="holds an inpainting model"):
+        load_detector(inpainter)
+
+
+def test_files_from_before_model_kinds_are_inpainters(tmp_path):
+    path = tmp_path / "old.pt"
+    config = UNetConfig(depth=2, width=4)
+    save_checkpoint(path, config, PConvUNet(config).state_dict())
+    payload = torch.load(path, weights_only=True)
+    del payload["model_kind"]
+    torch.save(payload, path)
+    assert load_checkpoint(path).kind == "inpainter"
+    assert isinstance(load_model(path), PConvUNet)
