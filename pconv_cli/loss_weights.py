@@ -25,3 +25,17 @@ class LossWeights:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DetectionLossWeights:
+    """Terms of the damage detector's loss (``core.detector.DetectionLoss``): binary
+    cross-entropy with positives up-weighted, and a soft Dice term that scores the damage as a
+    whole, so that a few thin hairs among millions of clean pixels still count."""
+
+    bce: float = 1.0
+    dice: float = 1.0
+    positive_weight: float = 4.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

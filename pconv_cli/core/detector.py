@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..loss_weights import DetectionLossWeights  # plain numbers, kept where --help reads them
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,6 @@ class DamageDetector(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return self.head(x)
-
-
-@dataclass(frozen=True)
-class DetectionLossWeights:
-    """Terms of :class:`DetectionLoss`: binary cross-entropy with positives up-weighted, and a
-    soft Dice term that scores the damage as a whole, so that a few thin hairs among millions
-    of clean pixels still count."""
-
-    bce: float = 1.0
-    dice: float = 1.0
-    positive_weight: float = 4.0
 
 
 class DetectionLoss(nn.Module):
