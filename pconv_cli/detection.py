@@ -13,6 +13,7 @@ Masks returned here are True = damage (hole); the inpainting side wants 1 = vali
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,17 +73,32 @@ def detect_probabilities(model: DamageDetector, image: np.ndarray, *, tile: int 
     not with the image.
     """
     if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
         raise InputError(f"expected an H×W×3 image, got an array of shape {image.shape}")
-    image = image[..., :3]
-    if tile < 1:
-        raise ConfigError(f"tile {tile}: must be at least 1 pixel")
     device = torch.device(device)
     model = model.eval().to(device, memory_format=torch.channels_last)
-    m = model.config.multiple
-    step = math.ceil(tile / m) * m
-    margin = tile_margin(model)
+
+    def window_rgb(window: np.ndarray) -> np.ndarray:
+        return np.repeat(window, 3, axis=2) if window.shape[2] == 1 else window[..., :3]
+
+    return tiled_probabilities(
+        lambda window: _probabilities_of_window(model, window, device), image,
+        tile=tile, multiple=model.config.multiple, margin=tile_margin(model), to_rgb=window_rgb)
+
+
+def tiled_probabilities(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, *,
+                        tile: int, multiple: int, margin: int,
+                        to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """The tiling of :func:`detect_probabilities` around any runner of one window.
+
+    ``run(window) -> h×w probabilities`` takes one window (padding it to the grid itself);
+    ``to_rgb`` turns a window of ``image`` (any H×W×C array: native pixels) into what ``run``
+    takes, so that a large image is converted a window at a time, never whole.
+    """
+    if tile < 1:
+        raise ConfigError(f"tile {tile}: must be at least 1 pixel")
+    step = math.ceil(tile / multiple) * multiple
     height, width = image.shape[:2]
     out = np.empty((height, width), dtype=np.float32)
     for y0 in _starts(height, step):
@@ -91,7 +107,8 @@ def detect_probabilities(model: DamageDetector, image: np.ndarray, *, tile: int 
         for x0 in _starts(width, step):
             x1 = min(x0 + step, width)
             wx0, wx1 = max(0, x0 - margin), min(width, x1 + margin)
-            prob = _probabilities_of_window(model, image[wy0:wy1, wx0:wx1], device)
+            window = image[wy0:wy1, wx0:wx1]
+            prob = run(to_rgb(window) if to_rgb is not None else window)
             out[y0:y1, x0:x1] = prob[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
     return out
 

@@ -48,16 +48,19 @@ from .restore_io import (
     model_rgb,
     native_color,
     output_format,
+    parse_color,
     pixel_limit,
     read_image,
     read_mask,
+    read_painted_mask,
     resize_mask,
     write_image,
 )
 
 STRATEGIES = ("crop", "resize", "original")
-MASK_SOURCES = ("masks", "alpha")
+MASK_SOURCES = ("masks", "alpha", "detect")
 PREVIEW_DIR = "_previews"
+DETECTED_MASKS_DIR = "_masks"  # in OUT: the detected masks a run used (white = hole)
 PREVIEW_SIDE = 1024  # longest side of each panel of a --concat preview
 _GRID = 8  # hole regions are found on a grid of 8×8-pixel cells (cheap, and merges speckles)
 # A mask that marks more than this share of its image as hole is most likely inverted (black =
@@ -65,6 +68,7 @@ _GRID = 8  # hole regions are found on a grid of 8×8-pixel cells (cheap, and me
 HOLE_WARNING_FRACTION = 0.5
 
 if TYPE_CHECKING:  # torch is imported where it is used: planning a run needs none of it
+    from .detect import _Detector
     from .inference import Inpainter
 
 
@@ -74,7 +78,14 @@ class RestoreOptions:
 
     Masks come from exactly one of: ``masks`` (a folder mirroring the input tree, paired by
     relative path and stem), ``mask`` (one file for every image), ``mask_from="alpha"`` (the
-    image's transparent pixels).
+    image's transparent pixels), ``mask_from="detect"`` (found by the damage detector:
+    ``detector``, else the bundled one; ``threshold``, ``grow``, ``min_area`` and ``tile`` as
+    in ``pconv detect``; the masks used are kept in ``OUT/_masks``). Without any of them the
+    detector is used where one is available (:meth:`validate` sets ``mask_from``).
+
+    ``mask_color`` (with ``masks`` or ``mask``): the mask files are painted copies of the
+    images, the pixels within ``color_tolerance`` (8-bit RGB distance) of that colour being
+    the holes.
 
     Large images: when the longest side exceeds ``hd_trigger``, ``hd_strategy`` decides:
     ``crop`` inpaints a crop around each hole region with ``hd_margin`` pixels of context,
@@ -105,15 +116,50 @@ class RestoreOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     shard: tuple[int, int] | None = None  # (k, n): the k-th of n shares, 1 ≤ k ≤ n
     concat: bool = False
+    detector: Path | None = None  # a detector checkpoint (or .onnx); None: the bundled one
+    threshold: float = 0.5
+    grow: int = 0  # pixels detected damage is grown by (part of the kept mask)
+    min_area: int = 0
+    tile: int = 1024
+    mask_color: str | None = None
+    color_tolerance: float = 40.0
 
     def validate(self) -> None:
-        sources = [self.masks is not None, self.mask is not None, self.mask_from == "alpha"]
+        from .detect import bundled_detector_installed, check_detection_settings
+
         if self.mask_from not in MASK_SOURCES:
-            raise ConfigError(f"--mask-from {self.mask_from!r}: choose masks or alpha")
-        if sum(sources) == 0:
-            raise ConfigError("no masks given: pass --masks DIR, --mask FILE or --mask-from alpha")
+            raise ConfigError(f"--mask-from {self.mask_from!r}: choose masks, alpha or detect")
+        sources = [self.masks is not None, self.mask is not None, self.mask_from == "alpha",
+                   self.mask_from == "detect"]
         if sum(sources) > 1:
-            raise ConfigError("give only one of --masks DIR, --mask FILE and --mask-from alpha")
+            raise ConfigError("give only one of --masks DIR, --mask FILE, --mask-from alpha and "
+                              "--mask-from detect")
+        can_detect = self.detector is not None or bundled_detector_installed()
+        if sum(sources) == 0:
+            if not can_detect:
+                raise ConfigError("no masks given: pass --masks DIR, --mask FILE or --mask-from "
+                                  "alpha, or --detector CKPT to find the damage (no bundled "
+                                  "detector is installed)")
+            self.mask_from = "detect"
+        if self.mask_from == "detect":
+            if not can_detect:
+                raise ConfigError("--mask-from detect: no bundled detector is installed; pass "
+                                  "--detector CKPT")
+            check_detection_settings(self.threshold, self.grow, self.min_area, self.tile)
+        elif self.detector is not None:
+            raise ConfigError("--detector finds the masks: it does not go with --masks, --mask "
+                              "or --mask-from alpha")
+        if self.mask_color is not None:
+            if self.masks is None and self.mask is None:
+                raise ConfigError("--mask-color reads painted copies of the images given with "
+                                  "--masks DIR (or --mask FILE)")
+            if self.invert_mask:
+                raise ConfigError("--invert-mask does not apply to painted masks (--mask-color): "
+                                  "the painted pixels are the holes")
+            parse_color(self.mask_color)
+            if not 0 <= self.color_tolerance <= 442:
+                raise ConfigError(f"--color-tolerance {self.color_tolerance:g}: must be between "
+                                  "0 and 442 (the RGB distance from black to white)")
         if self.format not in FORMAT_CHOICES:
             choices = ", ".join(FORMAT_CHOICES)
             raise ConfigError(f"--format {self.format!r}: choose one of {choices}")
@@ -147,6 +193,7 @@ class RestoreTask:
     output: Path
     mask: Path | None = None
     preview: Path | None = None
+    detected_mask: Path | None = None  # where a detected mask is kept (OUT/_masks/...)
 
 
 @dataclass
@@ -408,19 +455,21 @@ def _names(paths: Iterable[Path]) -> str:
 
 
 def plan(input_path: str | os.PathLike, output: str | os.PathLike,
-         options: RestoreOptions) -> tuple[list[RestoreTask], list[FileResult], int, list[str]]:
+         options: RestoreOptions, *, command: str = "restore"
+         ) -> tuple[list[RestoreTask], list[FileResult], int, list[str]]:
     """The files of this shard: tasks to run, failures found without decoding, ignored count,
     notes. Raises :class:`InputError` when the run as a whole cannot start: OUT is the folder
-    that holds the input or the mask folder, or there is no image to restore."""
+    that holds the input or the mask folder, or there is no image to restore. ``command``
+    names the command in those messages (``detect`` plans its runs here too)."""
     input_path, output = Path(input_path), Path(output)
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a folder")
     out_resolved = output.resolve()
     if input_path.is_dir() and out_resolved == input_path.resolve():
-        raise InputError("OUT is the input folder: restore never overwrites its inputs; "
+        raise InputError(f"OUT is the input folder: {command} never overwrites its inputs; "
                          "choose another folder")
     if input_path.is_file() and out_resolved == input_path.resolve().parent:
-        raise InputError(f"OUT is the folder that holds {input_path.name}: restore never "
+        raise InputError(f"OUT is the folder that holds {input_path.name}: {command} never "
                          "overwrites its inputs; choose another folder")
     if options.masks is not None and out_resolved == Path(options.masks).resolve():
         raise InputError("OUT is the mask folder: restore never writes among its masks; "
@@ -433,19 +482,27 @@ def plan(input_path: str | os.PathLike, output: str | os.PathLike,
         beside = _masks_beside_images(images, root, Path(options.masks))
         images = [p for p in images if p not in beside]
     if not images and not unsupported:
-        raise InputError(_no_images(input_path, ignored, unsearched))
+        raise InputError(_no_images(input_path, ignored, unsearched, command))
     notes = []
     if unsearched:
         notes.append(f"{unsearched} subfolder(s) not searched (pass --recursive to include them)")
+    flag = "--concat" if command == "restore" else "--preview"
     if options.concat and any(p.relative_to(root).parts[0] == PREVIEW_DIR for p in images):
-        raise InputError(f"the input has a top-level folder {PREVIEW_DIR!r}, where --concat "
-                         "writes its previews; rename it or drop --concat")
+        raise InputError(f"the input has a top-level folder {PREVIEW_DIR!r}, where {flag} "
+                         f"writes its previews; rename it or drop {flag}")
+    detecting = options.mask_from == "detect"
+    if detecting and any(p.relative_to(root).parts[0] == DETECTED_MASKS_DIR for p in images):
+        raise InputError(f"the input has a top-level folder {DETECTED_MASKS_DIR!r}, where "
+                         "restore keeps the masks it detects; rename it or pass --masks")
 
     relatives = sorted([p.relative_to(root) for p in images + unsupported],
                        key=lambda r: r.as_posix())
     image_rels = [p.relative_to(root) for p in images]
     fmt = FORMAT_CHOICES[options.format]
     names = _output_names(image_rels, fmt)
+    # Detected masks are named as restore pairs them with images (a.png; a.jpg.png where
+    # a.jpg and a.png share the stem): OUT/_masks can be edited and passed as --masks.
+    mask_names = _output_names(image_rels, "PNG") if detecting else {}
     pairing = (_MaskFolder(Path(options.masks), image_rels, root)
                if options.masks is not None else None)
     inputs = {p.resolve() for p in images}
@@ -487,7 +544,8 @@ def plan(input_path: str | os.PathLike, output: str | os.PathLike,
         else:
             preview = (output / PREVIEW_DIR / (out_rel.as_posix() + ".jpg")
                        if options.concat else None)
-            tasks.append(RestoreTask(root / rel, rel, target, mask, preview))
+            kept = (output / DETECTED_MASKS_DIR / mask_names[rel]) if detecting else None
+            tasks.append(RestoreTask(root / rel, rel, target, mask, preview, kept))
             continue
         failures.append(FileResult(rel.as_posix(), "failed", reason))
     failures.sort(key=lambda r: r.relative)
@@ -497,10 +555,11 @@ def plan(input_path: str | os.PathLike, output: str | os.PathLike,
     return tasks, failures, ignored, notes
 
 
-def _no_images(input_path: Path, ignored: int, unsearched: int) -> str:
+def _no_images(input_path: Path, ignored: int, unsearched: int, command: str = "restore") -> str:
     """Why a folder gave nothing to restore, and what to try."""
     formats = ", ".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
-    message = f"{input_path}: no images to restore (looked for {formats})"
+    what = {"detect": "look for damage in"}.get(command, command)
+    message = f"{input_path}: no images to {what} (looked for {formats})"
     if unsearched:
         message += f"; {unsearched} subfolder(s) not searched: pass --recursive to include them"
     if ignored:
@@ -728,10 +787,11 @@ class _Restorer:
     """Decode and encode in a thread pool around batched inference in the calling thread."""
 
     def __init__(self, inpainter: Inpainter, options: RestoreOptions,
-                 shared_mask: np.ndarray | None) -> None:
+                 shared_mask: np.ndarray | None, detector: _Detector | None = None) -> None:
         self.inpainter = inpainter
         self.options = options
         self.shared_mask = shared_mask
+        self.detector = detector
         # --mask's one mask, sized and grown once per image size
         self._shared_masks: dict[tuple[int, int], np.ndarray] = {}
         self.fmt = FORMAT_CHOICES[options.format]
@@ -754,6 +814,11 @@ class _Restorer:
             return _failure(task, exc)
 
     def _polarity_hint(self) -> str:
+        if self.options.mask_from == "detect":
+            return ("is the detector marking clean pixels? check the mask in "
+                    f"{DETECTED_MASKS_DIR}, raise --threshold or pass --masks")
+        if self.options.mask_color is not None:
+            return "is --mask-color a colour of the photograph itself? lower --color-tolerance"
         if self.options.mask_from == "alpha":
             return ("are the transparent pixels the holes? then drop --invert-mask"
                     if self.options.invert_mask else
@@ -773,13 +838,22 @@ class _Restorer:
         if opts.mask_from == "alpha":
             valid = alpha_mask(image, invert=opts.invert_mask)
             return grow_holes(valid, opts.grow_mask), image.without_alpha()
+        if opts.mask_from == "detect":
+            from .detect import find_damage, write_mask
+
+            damage = find_damage(self.detector, image, threshold=opts.threshold, grow=opts.grow,
+                                 min_area=opts.min_area, tile=opts.tile).mask
+            # Kept before --grow-mask: rerunning with --masks OUT/_masks and the same
+            # --grow-mask repeats the run.
+            write_mask(task.detected_mask, damage)
+            return grow_holes(~damage, opts.grow_mask), image
         size = (image.height, image.width)
         if self.shared_mask is not None:
             if size not in self._shared_masks:  # one mask for every file: size it and grow it once
                 self._shared_masks[size] = grow_holes(self._sized(self.shared_mask, size, task),
                                                  opts.grow_mask)
             return self._shared_masks[size], image
-        valid = read_mask(task.mask, invert=opts.invert_mask, max_pixels=opts.max_pixels)
+        valid = read_mask_file(task.mask, opts)
         return grow_holes(self._sized(valid, size, task), opts.grow_mask), image
 
     def _sized(self, valid: np.ndarray, size: tuple[int, int], task: RestoreTask) -> np.ndarray:
@@ -893,6 +967,16 @@ class _Restorer:
             pool.shutdown(wait=True)
 
 
+def read_mask_file(path: str | os.PathLike, options: RestoreOptions) -> np.ndarray:
+    """A mask file as the options read it (True = valid): white = hole, black with
+    --invert-mask, or the pixels painted in --mask-color."""
+    if options.mask_color is not None:
+        return read_painted_mask(path, parse_color(options.mask_color),
+                                 tolerance=options.color_tolerance,
+                                 max_pixels=options.max_pixels)
+    return read_mask(path, invert=options.invert_mask, max_pixels=options.max_pixels)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, PconvError):
         return str(exc)
@@ -944,12 +1028,15 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def output_settings(options: RestoreOptions, inpainter: Inpainter,
-                    model_digest: str | None = None) -> dict:
+                    model_digest: str | None = None, detector: _Detector | None = None) -> dict:
     """Every setting that decides an output's pixels or format, keyed by its CLI option.
 
     Not recorded: what only decides which files are done or how fast (--recursive, --shard,
-    --workers, --batch-size, --max-pixels, --device).
+    --workers, --batch-size, --max-pixels, --device, --tile). Settings of a mask source not
+    in use are None, as in records written before that source existed.
     """
+    detecting = options.mask_from == "detect"
+    painted = options.mask_color is not None
     def resolved(path: Path | None) -> str | None:
         return None if path is None else str(Path(path).resolve())
 
@@ -970,25 +1057,33 @@ def output_settings(options: RestoreOptions, inpainter: Inpainter,
         "hd-trigger": options.hd_trigger,
         "hd-margin": options.hd_margin,
         "hd-size": options.hd_size,
+        "detector": detector.name if detecting and detector is not None else None,
+        "detector-sha256": detector.sha256 if detecting and detector is not None else None,
+        "threshold": options.threshold if detecting else None,
+        "grow": options.grow if detecting else None,
+        "min-area": options.min_area if detecting else None,
+        "mask-color": options.mask_color.lower() if painted else None,
+        "color-tolerance": options.color_tolerance if painted else None,
     }
 
 
 def _shown(key: str, value: object) -> str:
     if value is None:
         return "none"
-    if key == "model-sha256":
+    if key.endswith("sha256"):
         return f"{value}"[:12] + "…"
     return str(value)
 
 
-def check_output_settings(output: Path, settings: dict, *, overwrite: bool) -> None:
+def check_output_settings(output: Path, settings: dict, *, overwrite: bool,
+                          record_name: str = RUN_RECORD, made: str = "images restored") -> None:
     """Refuse to mix images restored with other settings in one OUT, then record these.
 
     A rerun with the same settings resumes (existing outputs are skipped); with other settings
     it would skip every file and leave the old images under the new settings' name, so it is
     refused unless ``overwrite`` redoes them.
     """
-    record = output / RUN_RECORD
+    record = output / record_name
     if not overwrite and record.exists():
         try:
             old = json.loads(record.read_text(encoding="utf-8")).get("settings")
@@ -1001,7 +1096,7 @@ def check_output_settings(output: Path, settings: dict, *, overwrite: bool) -> N
                      for key, value in settings.items() if old.get(key) != value]
         if differing:
             raise InputError(
-                f"{output} holds images restored with other settings: {', '.join(differing)}; "
+                f"{output} holds {made} with other settings: {', '.join(differing)}; "
                 "pass --overwrite to redo them, or choose another folder"
             )
     try:
@@ -1020,7 +1115,11 @@ class RestoreRun:
     def __init__(self, input_path: str | os.PathLike, output: str | os.PathLike,
                  options: RestoreOptions | None = None) -> None:
         self.options = options or RestoreOptions()
+        given = (self.options.masks, self.options.mask) != (None, None)
+        #: True where no mask source was given and the detector stands in (see validate).
+        self.detection_implied = not given and self.options.mask_from == "masks"
         self.options.validate()
+        self.detection_implied &= self.options.mask_from == "detect"
         self.input_path, self.output = Path(input_path), Path(output)
         self._checked_settings: dict | None = None
         with pixel_limit(self.options.max_pixels):
@@ -1028,31 +1127,47 @@ class RestoreRun:
                 self.input_path, self.output, self.options)
             self.shared_mask = None
             if self.options.mask is not None:
-                self.shared_mask = read_mask(self.options.mask, invert=self.options.invert_mask,
-                                             max_pixels=self.options.max_pixels)
+                self.shared_mask = read_mask_file(self.options.mask, self.options)
 
-    def check_output(self, inpainter: Inpainter, model_digest: str | None = None) -> None:
+    @property
+    def detecting(self) -> bool:
+        return self.options.mask_from == "detect"
+
+    def load_detector(self, device: str = "auto") -> _Detector | None:
+        """The detector this run finds its masks with (None where it reads them)."""
+        if not self.detecting:
+            return None
+        from .detect import load_damage_detector
+
+        return load_damage_detector(self.options.detector, device=device)
+
+    def check_output(self, inpainter: Inpainter, model_digest: str | None = None,
+                     detector: _Detector | None = None) -> None:
         """Refuse an OUT restored with other settings, or record these in it (see
         :func:`check_output_settings`); :meth:`execute` does it if the caller has not."""
-        settings = output_settings(self.options, inpainter, model_digest)
+        settings = output_settings(self.options, inpainter, model_digest, detector)
         if settings != self._checked_settings:
             check_output_settings(self.output, settings,
                                   overwrite=not self.options.skip_existing)
             self._checked_settings = settings
 
     def _is_done(self, task: RestoreTask) -> bool:
-        # With --concat a file is done when its preview is written too.
-        return task.output.exists() and (task.preview is None or task.preview.exists())
+        # With --concat a file is done when its preview is written too; a detected mask, when
+        # it is kept.
+        return all(p is None or p.exists()
+                   for p in (task.output, task.preview, task.detected_mask))
 
     def execute(
         self,
         inpainter: Inpainter,
         *,
         model_digest: str | None = None,
+        detector: _Detector | None = None,
         on_start: Callable[[int, int], None] | None = None,
         on_result: Callable[[FileResult], None] | None = None,
     ) -> RestoreReport:
-        """Restore the planned files with ``inpainter`` (see :func:`restore`)."""
+        """Restore the planned files with ``inpainter`` (see :func:`restore`); ``detector``
+        finds the masks of a detecting run (default: :meth:`load_detector`)."""
         options = self.options
         started = time.perf_counter()
         results: list[FileResult] = []
@@ -1062,7 +1177,9 @@ class RestoreRun:
             if on_result is not None:
                 on_result(result)
 
-        self.check_output(inpainter, model_digest)
+        if self.detecting and detector is None:
+            detector = self.load_detector()
+        self.check_output(inpainter, model_digest, detector)
         with pixel_limit(options.max_pixels):
             done = [t for t in self.tasks if options.skip_existing and self._is_done(t)]
             todo = [t for t in self.tasks if not (options.skip_existing and self._is_done(t))]
@@ -1073,7 +1190,7 @@ class RestoreRun:
             for task in done:
                 emit(FileResult(task.relative.as_posix(), "skipped", "output exists",
                                 task.output))
-            restorer = _Restorer(inpainter, options, self.shared_mask)
+            restorer = _Restorer(inpainter, options, self.shared_mask, detector)
             interrupted, remaining = False, 0
             try:
                 restorer.run(todo, emit)
@@ -1097,6 +1214,7 @@ def restore(
     options: RestoreOptions | None = None,
     *,
     model_digest: str | None = None,
+    detector: _Detector | None = None,
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> RestoreReport:
@@ -1110,7 +1228,8 @@ def restore(
     OUT's record of settings (:func:`check_output_settings`).
     """
     return RestoreRun(input_path, output, options).execute(
-        inpainter, model_digest=model_digest, on_start=on_start, on_result=on_result)
+        inpainter, model_digest=model_digest, detector=detector, on_start=on_start,
+        on_result=on_result)
 
 
 def write_failures(output: Path, failed: list[FileResult], shard: tuple[int, int] | None

@@ -372,6 +372,55 @@ def read_mask(path: str | os.PathLike, *, invert: bool = False,
         return hole_file_to_valid(np.asarray(img), invert=invert)
 
 
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``'#ff00ff'``, ``'ff00ff'``, ``'#f0f'``, ``'magenta'`` or ``'rgb(255,0,255)'`` → RGB."""
+    from PIL import ImageColor
+
+    value = text.strip()
+    if len(value) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in value):
+        value = "#" + value
+    try:
+        rgb = ImageColor.getrgb(value)
+    except ValueError:
+        raise InputError(f"--mask-color {text!r}: not a colour; give it as #rrggbb "
+                         "(e.g. #ff00ff) or a name (magenta)") from None
+    return int(rgb[0]), int(rgb[1]), int(rgb[2])
+
+
+_PAINT_ROWS = 512  # rows compared at a time: the distances of a 24 MP image are never held
+
+
+def read_painted_mask(path: str | os.PathLike, color: tuple[int, int, int], *,
+                      tolerance: float = 40.0, max_pixels: int | None = DEFAULT_MAX_PIXELS
+                      ) -> np.ndarray:
+    """A painted copy of an image as a mask, True = valid: the pixels whose 8-bit RGB
+    distance to ``color`` is at most ``tolerance`` are the holes.
+
+    EXIF orientation is applied, as for images. The tolerance takes in the colour drift of a
+    lossy format (a JPEG moves a painted magenta by 10–30 and blurs its edges: grow the holes
+    a pixel or two to take in the edge).
+    """
+    path = Path(path)
+    img = _open_header(path, max_pixels)
+    with img:
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:
+            raise InputError(f"{path}: truncated or corrupt mask ({_short(exc)})") from None
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            img = Image.fromarray((np.asarray(img, dtype=np.float32) / 257.0).round()
+                                  .clip(0, 255).astype(np.uint8))
+        rgb = np.asarray(img.convert("RGB"))
+    target = np.asarray(color, dtype=np.int32)
+    limit = float(tolerance) ** 2
+    valid = np.empty(rgb.shape[:2], dtype=bool)
+    for top in range(0, rgb.shape[0], _PAINT_ROWS):
+        rows = rgb[top:top + _PAINT_ROWS].astype(np.int32) - target
+        valid[top:top + _PAINT_ROWS] = (rows * rows).sum(axis=2) > limit
+    return valid
+
+
 def alpha_mask(image: ImageFile, *, invert: bool = False) -> np.ndarray:
     """Holes where the image is transparent (alpha below half), True = valid."""
     alpha = image.alpha
