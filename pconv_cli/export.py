@@ -8,6 +8,10 @@ The legacy TorchScript exporter is used on purpose: the dynamo exporter fixes si
 its optimiser folds away epsilons (an all-NaN model for a partial conv written with ``+eps``).
 Every export is checked numerically, at the traced size *and* a second, different size (a
 frozen shape shows up there), before it is moved into place.
+
+A damage-detector checkpoint exports to a graph that takes ``image`` alone and returns
+``damage``: N×1×H×W probabilities (the sigmoid of the logits), H and W multiples of 2^depth
+and dynamic; ``pconv detect --onnx`` runs it in tiles, as the torch detector.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 from torch import nn
 
 from . import __version__
-from .checkpoint import load_checkpoint
+from .checkpoint import DETECTOR, load_checkpoint
 from .core import PConvUNet, composite, nearest_valid_size
 from .errors import ConfigError, ExportError
 from .fileio import atomic_path
@@ -43,6 +47,17 @@ ONNX_FORMAT_VERSION = "1"
 MASK_CONVENTION = "1 = valid, 0 = hole"
 # Training state that is not configuration (tensors, optimiser moments, RNG states).
 _TRAIN_STATE_KEYS = {"optimizer", "scaler", "rng", "ema", "model", "scheduler"}
+
+
+class DamageProbability(nn.Module):
+    """What an exported detector computes: the damage probability of every pixel."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(image))
 
 
 class CompositeModel(nn.Module):
@@ -83,6 +98,7 @@ class ExportResult:
     tolerance: float
     checks: list[ParityCheck]
     metadata: dict[str, str] = field(default_factory=dict)
+    kind: str = "inpainter"  # or "detector"
 
     @property
     def max_abs_diff(self) -> float:
@@ -119,6 +135,9 @@ def export_onnx(
     if opset < 13:
         raise ConfigError(f"--opset {opset}: pconv needs opset 13 or newer (17 is tested)")
     ckpt = load_checkpoint(checkpoint)
+    if ckpt.kind == DETECTOR:
+        return _export_detector(ckpt, output, opset=opset, fp16=fp16, static_size=static_size,
+                                tolerance=tolerance, device=device)
     model = CompositeModel(ckpt.build_model("cpu")).eval()
     multiple = ckpt.model_config.multiple
     if static_size is not None:
@@ -160,6 +179,106 @@ def export_onnx(
     )
 
 
+def _export_detector(ckpt: Any, output: str | os.PathLike, *, opset: int, fp16: bool,
+                     static_size: tuple[int, int] | None, tolerance: float | None,
+                     device: str) -> ExportResult:
+    """:func:`export_onnx` for a damage detector: dynamic batch, height and width, checked
+    against torch at two sizes."""
+    import onnx
+
+    from .detection import tile_margin
+
+    if static_size is not None:
+        raise ConfigError("--static: a detector runs on tiles of any size; export it without "
+                          "--static")
+    network = ckpt.build_model("cpu")
+    model = DamageProbability(network).eval()
+    multiple = ckpt.model_config.multiple
+    tolerance = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+    if tolerance < 0:
+        raise ConfigError("tolerance must be ≥ 0")
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise ConfigError(f"{output}: the output name should end in .onnx")
+    config = ckpt.model_config
+    metadata = {
+        "pconv_format": ONNX_FORMAT,
+        "pconv_format_version": ONNX_FORMAT_VERSION,
+        "pconv_version": __version__,
+        "checkpoint_pconv_version": ckpt.pconv_version,
+        "model_kind": DETECTOR,
+        "depth": str(config.depth),
+        "width": str(config.width),
+        "multiple": str(multiple),
+        "tile_margin": str(tile_margin(network)),
+        "value_range": "[0,1]",
+        "inputs": f"image: N×3×H×W float32 RGB in [0,1]; H, W multiples of {multiple} (pad "
+                  "by repeating the last row and column)",
+        "output": "damage: N×1×H×W float32, the probability that each pixel is damaged "
+                  "(a hole to fill)",
+        "precision": "fp16" if fp16 else "fp32",
+        "opset": str(opset),
+        "static_size": "",
+        "model_config": json.dumps(config.to_dict(), sort_keys=True),
+    }
+    train = _training_config(ckpt.train)
+    if train:
+        metadata["train_config"] = json.dumps(train, sort_keys=True, default=str)
+    shapes = [(1, 2 * multiple, 2 * multiple), (2, multiple, 3 * multiple)]
+    with tempfile.TemporaryDirectory(prefix="pconv-export-") as scratch:
+        traced = Path(scratch) / "traced.onnx"
+        image = torch.rand(1, 3, 2 * multiple, 2 * multiple,
+                           generator=torch.Generator().manual_seed(0))
+        _trace(model, traced, (image,), opset, dynamic=True, input_names=["image"],
+               output_names=["damage"])
+        proto = onnx.load(str(traced))
+        if fp16:
+            proto = _to_fp16(proto)
+        _set_metadata(proto, metadata, title="Damage detector for pconv (finds the holes to "
+                      "inpaint)")
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"the exported graph is invalid: {str(exc).splitlines()[0]}"
+                              ) from None
+        candidate = Path(scratch) / "model.onnx"
+        onnx.save(proto, str(candidate))
+        checks, provider = verify_detector_onnx(candidate, model, shapes, device=device)
+        _enforce(checks, tolerance, fp16)
+        with atomic_path(output) as tmp:
+            tmp.write_bytes(candidate.read_bytes())
+    return ExportResult(path=output, opset=opset, precision="fp16" if fp16 else "fp32",
+                        static_size=None, multiple=multiple, provider=provider,
+                        tolerance=tolerance, checks=checks, metadata=metadata, kind=DETECTOR)
+
+
+def verify_detector_onnx(path: str | os.PathLike, reference: nn.Module,
+                         shapes: list[tuple[int, int, int]], *, device: str = "cpu"
+                         ) -> tuple[list[ParityCheck], str]:
+    """An exported detector against ``reference`` (fp32 torch probabilities) on each (N, H, W)
+    shape, with seeded random images; and the execution provider used."""
+    from .detect import OnnxDetector
+
+    session = OnnxDetector(path, device).session
+    checks = []
+    for batch, height, width in shapes:
+        image = np.random.default_rng(height * 1000 + width).random(
+            (batch, 3, height, width), dtype=np.float32)
+        with torch.inference_mode():
+            expected = reference(torch.from_numpy(image)).numpy()
+        try:
+            (got,) = session.run(None, {"image": image})
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+            raise ExportError(
+                f"ONNX Runtime failed at {batch}×3×{height}×{width}: {str(exc).splitlines()[0]}"
+            ) from None
+        got = got.astype(np.float32)
+        finite = bool(np.isfinite(got).all())
+        diff = float(np.abs(np.nan_to_num(got, nan=np.inf) - expected).max())
+        checks.append(ParityCheck(batch, height, width, diff, finite))
+    return checks, session.get_providers()[0]
+
+
 def _check_static_size(size: tuple[int, int], multiple: int, depth: int) -> None:
     height, width = size
     if height % multiple or width % multiple:
@@ -170,13 +289,23 @@ def _check_static_size(size: tuple[int, int], multiple: int, depth: int) -> None
         )
 
 
-def _trace(model: nn.Module, path: Path, size: tuple[int, int], opset: int, *,
-           dynamic: bool) -> None:
-    height, width = size
-    generator = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, height, width, generator=generator)
-    mask = (torch.rand(1, 1, height, width, generator=generator) > 0.3).float()
+def _trace(model: nn.Module, path: Path, size: tuple[int, int] | tuple[torch.Tensor, ...],
+           opset: int, *, dynamic: bool, input_names: list[str] | None = None,
+           output_names: list[str] | None = None) -> None:
+    """Trace ``model`` to ``path``: at ``size`` (an image and a mask), or with the given
+    example inputs (then named by ``input_names``)."""
+    if isinstance(size[0], torch.Tensor):
+        inputs = tuple(size)
+    else:
+        height, width = size
+        generator = torch.Generator().manual_seed(0)
+        image = torch.rand(1, 3, height, width, generator=generator)
+        mask = (torch.rand(1, 1, height, width, generator=generator) > 0.3).float()
+        inputs = (image, mask)
+    input_names = input_names or ["image", "mask"]
+    output_names = output_names or ["composite"]
     spatial = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
+    axes = {name: spatial for name in [*input_names, *output_names]}
     with warnings.catch_warnings():
         # Shape checks in forward() are Python conditionals the tracer records as constants:
         # that is intended (they guard the caller, not the graph), so its warnings are noise.
@@ -185,9 +314,8 @@ def _trace(model: nn.Module, path: Path, size: tuple[int, int], opset: int, *,
         warnings.simplefilter("ignore", UserWarning)
         try:
             torch.onnx.export(
-                model, (image, mask), str(path), dynamo=False, opset_version=opset,
-                input_names=["image", "mask"], output_names=["composite"],
-                dynamic_axes={"image": spatial, "mask": spatial, "composite": spatial},
+                model, inputs, str(path), dynamo=False, opset_version=opset,
+                input_names=input_names, output_names=output_names, dynamic_axes=axes,
                 do_constant_folding=True,
             )
         except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types
@@ -278,17 +406,15 @@ def _training_config(train: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _set_metadata(proto: Any, metadata: dict[str, str]) -> None:
+def _set_metadata(proto: Any, metadata: dict[str, str], *,
+                  title: str = "Partial-convolution inpainting (Liu et al., ECCV 2018)") -> None:
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "pconv"
     proto.producer_version = __version__
-    proto.doc_string = (
-        "Partial-convolution inpainting (Liu et al., ECCV 2018). "
-        + metadata["inputs"] + ". Output " + metadata["output"] + "."
-    )
+    proto.doc_string = title + ". " + metadata["inputs"] + ". Output " + metadata["output"] + "."
 
 
 def verification_inputs(batch: int, height: int, width: int,

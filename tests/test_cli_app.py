@@ -13,7 +13,7 @@ from pconv_cli.cli import app
 from pconv_cli.errors import ConfigError
 
 runner = CliRunner()
-COMMANDS = ("gen-masks", "train", "evaluate", "export", "restore")
+COMMANDS = ("gen-masks", "train", "evaluate", "export", "detect", "restore")
 # Modules that take seconds to import; a help page or a typo must not wait for them.
 HEAVY_MODULES = ("torch", "torchvision", "onnx", "onnxruntime", "cv2", "skimage", "scipy",
                  "pyamg", "matplotlib")

@@ -3,4 +3,4 @@
 The import order is the order of ``pconv --help``: the data flow of a project.
 """
 
-from . import gen_masks, train, evaluate, export, restore  # noqa: F401, I001
+from . import gen_masks, train, evaluate, export, detect, restore  # noqa: F401, I001

@@ -21,10 +21,13 @@ DEFAULT_OPSET = 17
     ("pconv export runs/a/best.pt --onnx a.onnx", "any size, checked against torch"),
     ("pconv export runs/a/best.pt --onnx a-512.onnx --static 512 --fp16",
      "a fixed 512×512 fp16 model for runtimes that need static shapes"),
+    ("pconv export runs/detector/best.pt --onnx detector.onnx",
+     "a damage detector (any size; pconv detect --onnx runs it in tiles)"),
 ))
 @handle_errors
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="pconv checkpoint.")],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="CKPT", help="pconv checkpoint: an inpainting model or a damage detector.")],
     onnx: Annotated[Path, typer.Option(
         "--onnx", help="Where to write the ONNX model (.onnx).")],
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = DEFAULT_OPSET,
@@ -40,7 +43,8 @@ def export_command(
     device: Annotated[str, typer.Option(
         help="Where ONNX Runtime runs the check: cpu, cuda or auto.")] = "cpu",
 ) -> None:
-    """Export CKPT to ONNX and check it against torch at two sizes before writing it."""
+    """Export CKPT (an inpainter or a detector) to ONNX; checked against torch at two sizes
+    before it is written."""
     from ..export import FP32_GOAL, export_onnx
     from ..masks import parse_size
 
@@ -65,6 +69,11 @@ def export_command(
         console.print(f"goal ≤ {FP32_GOAL:g}: {met}; tolerance {result.tolerance:g}",
                       highlight=False)
     name = escape(str(result.path))
+    if result.kind == "detector":
+        console.print("use it with:")
+        console.print(f"  pconv detect IN OUT --onnx {name}", highlight=False)
+        console.print(f"  pconv restore IN OUT --detector {name}", highlight=False)
+        return
     console.print("use it with:")
     console.print(f"  pconv restore IN OUT --onnx {name} --masks MASKS", highlight=False)
     console.print(f"  pconv evaluate --onnx {name}   (see pconv evaluate --help)",

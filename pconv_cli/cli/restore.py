@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ..detect import DEFAULT_THRESHOLD, DEFAULT_TILE
 from ..restore_io import DEFAULT_MAX_PIXELS
 from .app import app
 from .common import console, err_console, examples, handle_errors
@@ -33,12 +34,14 @@ if TYPE_CHECKING:
     from ..restore import FileResult, RestoreReport
 
 _MODEL, _MASKS, _FILES, _LARGE, _SCALE = "Model", "Masks", "Files", "Large images", "Scale"
+_DETECTION = "Detection (without mask files)"
 _SHOWN_FAILURES = 20
 
 
 class MaskFrom(str, Enum):
     masks = "masks"
     alpha = "alpha"
+    detect = "detect"
 
 
 class Blend(str, Enum):
@@ -125,8 +128,14 @@ class EtaColumn(ProgressColumn):
 
 
 @app.command("restore", epilog=examples(
+    ("pconv restore scans/ restored/ --recursive",
+     "no masks: the damage detector finds them (kept in restored/_masks)"),
+    ("pconv restore scans/ restored/ --detector detector.pt --threshold 0.3 --grow 2",
+     "a detector of your own, more sensitive, holes grown by 2 px"),
     ("pconv restore scans/ restored/ --masks scan-masks/ --recursive",
      "masks (white = hole) named as the images, the tree mirrored"),
+    ("pconv restore scans/ restored/ --masks painted/ --mask-color '#ff00ff'",
+     "painted copies of the images: the magenta pixels are the holes"),
     ("pconv restore scans/ restored/ --mask-from alpha",
      "the transparent pixels of each image are the holes"),
     ("pconv restore scans/ restored/ --masks scan-masks/ --flips 8 --format png",
@@ -163,8 +172,17 @@ def restore_command(
     mask: Annotated[Path | None, typer.Option(
         "--mask", help="One mask file for every image.", rich_help_panel=_MASKS)] = None,
     mask_from: Annotated[MaskFrom, typer.Option(
-        "--mask-from", help="alpha: transparent pixels of the image are the holes.",
+        "--mask-from", help="alpha: transparent pixels of the image are the holes; detect: the "
+        "damage detector finds them (the default when no mask is given).",
         rich_help_panel=_MASKS)] = MaskFrom.masks,
+    mask_color: Annotated[str | None, typer.Option(
+        "--mask-color", metavar="COLOR", help="The --masks files are painted copies of the "
+        "images: pixels of this colour (#rrggbb or a name) are the holes.",
+        rich_help_panel=_MASKS)] = None,
+    color_tolerance: Annotated[float, typer.Option(
+        "--color-tolerance", min=0, max=442, help="How far (8-bit RGB distance) a pixel may be "
+        "from --mask-color and still count as painted (JPEG drifts by 10-30).",
+        rich_help_panel=_MASKS)] = 40.0,
     invert_mask: Annotated[bool, typer.Option(
         "--invert-mask", help="Masks are black = hole (default white = hole).",
         rich_help_panel=_MASKS)] = False,
@@ -174,6 +192,21 @@ def restore_command(
     grow_mask: Annotated[int, typer.Option(
         "--grow-mask", metavar="PX", help="Grow every hole by PX pixels, to cover the faint "
         "halo that damage leaves around it in a JPEG.", rich_help_panel=_MASKS)] = 0,
+    detector: Annotated[Path | None, typer.Option(
+        "--detector", metavar="CKPT", help="Detector checkpoint (or .onnx) that finds the masks "
+        "(default: the bundled detector).", rich_help_panel=_DETECTION)] = None,
+    threshold: Annotated[float, typer.Option(
+        help="Damage probability above which a pixel is a hole (as pconv detect).",
+        rich_help_panel=_DETECTION)] = DEFAULT_THRESHOLD,
+    grow: Annotated[int, typer.Option(
+        "--grow", metavar="PX", min=0, help="Grow detected regions by PX pixels (part of the "
+        "kept mask; --grow-mask applies after it).", rich_help_panel=_DETECTION)] = 0,
+    min_area: Annotated[int, typer.Option(
+        "--min-area", metavar="PX", min=0, help="Drop detected regions of fewer pixels.",
+        rich_help_panel=_DETECTION)] = 0,
+    tile: Annotated[int, typer.Option(
+        metavar="PX", min=1, help="Detection tile side (memory, not the masks).",
+        rich_help_panel=_DETECTION)] = DEFAULT_TILE,
     recursive: Annotated[bool, typer.Option(
         "--recursive", "-r", help="Include subfolders; OUT mirrors the tree.",
         rich_help_panel=_FILES)] = False,
@@ -225,16 +258,26 @@ def restore_command(
         hd_size=hd_size, batch_size=batch_size, workers=workers, skip_existing=skip_existing,
         max_pixels=max_pixels, concat=concat,
         shard=shard_for_rank(parse_shard(shard) if shard else None),
+        detector=detector, threshold=threshold, grow=grow, min_area=min_area, tile=tile,
+        mask_color=mask_color, color_tolerance=color_tolerance,
     )
     run = RestoreRun(input_path, output, options)  # IN, OUT, masks and files, before the model
 
     from ..inference import default_model_path, load_inpainter
-    from ..restore import rank_device
+    from ..restore import DETECTED_MASKS_DIR, rank_device
 
     inpainter = load_inpainter(model=model, onnx=onnx, device=rank_device(device),
                                flips=flips, blend=blend.value)
     model_digest = file_digest(onnx or model or default_model_path())
-    run.check_output(inpainter, model_digest)
+    finder = run.load_detector(rank_device(device))
+    if finder is not None:
+        why = "no masks given: " if run.detection_implied else ""
+        which = "the bundled detector" if detector is None else escape(finder.name)
+        console.print(f"{why}finding the damage with {which} ({finder.backend}, threshold "
+                      f"{threshold:g}, grow {grow}, min-area {min_area}); the masks used are "
+                      f"kept in {escape(str(output / DETECTED_MASKS_DIR))}", highlight=False,
+                      soft_wrap=True)
+    run.check_output(inpainter, model_digest, finder)
     where = f" · shard {options.shard[0]}/{options.shard[1]}" if options.shard else ""
     console.print(f"[bold]pconv restore[/] {escape(str(input_path))} → {escape(str(output))} "
                   f"with {escape(inpainter.name)} ({inpainter.backend}){where}", highlight=False)
@@ -261,8 +304,8 @@ def restore_command(
                                    f"{escape(result.warning)}", highlight=False, soft_wrap=True)
 
     with progress:
-        report = run.execute(inpainter, model_digest=model_digest, on_start=on_start,
-                             on_result=on_result)
+        report = run.execute(inpainter, model_digest=model_digest, detector=finder,
+                             on_start=on_start, on_result=on_result)
     _summary(report)
     if report.interrupted:
         raise typer.Exit(130)
