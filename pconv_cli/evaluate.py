@@ -8,14 +8,19 @@ Every method is scored on the same (image, mask) pairs:
    as the mask was made, before any resizing; masks outside every band are not scored.
 2. Each mask is paired once with an image chosen by seeded shuffled rounds over the images
    (``pairing="seeded"``: every image is used equally often, ±1), or with every image
-   (``"all"``). The pairs depend only on the two file lists and the seed.
+   (``"all"``); or each image with the mask of the same name (``"named"``: ``film/a.png``
+   with ``film/a.png`` under the masks folder, any image suffix), for a fixed evaluation set
+   whose masks were drawn for their images. The pairs depend only on the two file lists and
+   the seed. An image's kind is the first sub-folder of the images folder it lies in
+   (``document/page.png`` → ``document``); images directly in the folder are ``photo``.
 3. Images are centre-cropped to the evaluation aspect ratio and resized (Lanczos) to the
    evaluation size (default: each mask's own size); a mask whose size differs is resized
    nearest. With ``native`` an image keeps its size (models pad to their multiple and crop
    back) and its mask is resized to it.
 4. A method sees the image with its hole pixels set to 0, and the mask. Its output becomes the
    composite here (known pixels pasted back from the truth) and is scored against the truth
-   (:mod:`pconv_cli.metrics`).
+   (:mod:`pconv_cli.metrics`): over the whole image, over the hole pixels, and over the hole
+   pixels of each hole-width group (``metrics.WIDTH_GROUPS``).
 
 Models run in batches in this process; per-image methods (``batched = False``, the classical
 ones) and the scoring run in a pool of worker processes.
@@ -50,13 +55,27 @@ from .errors import ConfigError, InputError
 from .fileio import atomic_path, atomic_write_text
 from .imaging import list_images, load_image, load_mask, to_uint8
 from .masks import MANIFEST, PAPER_BAND_EDGES, band_label, band_of, hole_ratio, read_manifest
-from .metrics import SSIM_SETTINGS, SSIM_WINDOW, LpipsScorer, image_scores, load_lpips
+from .metrics import (
+    HOLE_METRICS,
+    SSIM_SETTINGS,
+    SSIM_WINDOW,
+    WIDTH_GROUPS,
+    LpipsScorer,
+    hole_scores,
+    hole_width_groups,
+    image_scores,
+    load_lpips,
+)
 
-PAIRINGS = ("seeded", "all")
+PAIRINGS = ("seeded", "all", "named")
+TOP_LEVEL_KIND = "photo"  # the kind of images directly in the images folder
 KNOWN_METHODS = ("pconv", *CLASSICAL_METHODS)
-BASE_METRICS = ("l1", "psnr", "ssim")
-HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False}
-METRIC_TITLES = {"l1": "ℓ1 (%)", "psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS"}
+BASE_METRICS = ("l1", "psnr", "ssim", *HOLE_METRICS)
+HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False,
+                    "hole_l1": False, "hole_psnr": True}
+METRIC_TITLES = {"l1": "ℓ1 (%)", "psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS",
+                 "hole_l1": "hole ℓ1 (%)", "hole_psnr": "hole PSNR (dB)"}
+WIDTH_LABELS = tuple(label for label, _ in WIDTH_GROUPS)
 BORDER_NAMES = {False: "no-border", True: "border"}
 OVERALL = "overall"
 MASK_CACHE_BYTES = 256 * 2**20  # masks reused by --pairs all stay loaded up to this much
@@ -161,6 +180,18 @@ class Pair:
     image: Path
     mask: MaskEntry
     band: int
+    kind: str = TOP_LEVEL_KIND
+
+
+def image_kind(image: Path, images_dir: Path) -> str:
+    """The first sub-folder of ``images_dir`` that holds ``image``; ``photo`` at the top."""
+    parts = Path(image).relative_to(images_dir).parts
+    return parts[0] if len(parts) > 1 else TOP_LEVEL_KIND
+
+
+def _name_key(path: Path, folder: Path) -> str:
+    """A file's path under its folder without the suffix: what ``named`` pairing matches."""
+    return Path(path).relative_to(folder).with_suffix("").as_posix()
 
 
 @dataclass
@@ -190,6 +221,11 @@ class PairSet:
     def band_labels(self) -> list[str]:
         return [band_label(lo, hi) for lo, hi in pairwise(self.edges)]
 
+    @property
+    def kinds(self) -> list[str]:
+        """The image kinds of the pairs, sorted."""
+        return sorted({p.kind for p in self.pairs})
+
 
 def make_pairs(
     images_dir: str | os.PathLike,
@@ -204,6 +240,7 @@ def make_pairs(
     """Pair images with masks (see the module docstring); masks outside the bands are dropped.
 
     ``invert``: the mask files are black = hole (pconv's own files are white = hole).
+    ``pairing="named"``: every image needs a mask of the same name (see the module docstring).
     """
     if pairing not in PAIRINGS:
         raise ConfigError(f"pairing {pairing!r}: choose {' or '.join(PAIRINGS)}")
@@ -227,7 +264,12 @@ def make_pairs(
     outside = len(banded) - len(in_band)
     if not in_band:
         raise InputError(_no_pairs_message(masks_dir, edges, outside, failed))
-    if pairing == "seeded":
+    if pairing == "named":
+        pairs = _named_pairs(images, images_dir, entries, masks_dir, edges)
+        if not pairs:
+            raise InputError(f"{masks_dir}: no image's mask lies in the bands "
+                             f"({edges[0]:g},{edges[-1]:g}] (choose other --bands)")
+    elif pairing == "seeded":
         # Over every listed mask, so that a mask keeps its image whatever the bands.
         assignment = seeded_assignment(len(entries), len(images), seed)
         pairs = [Pair(i, images[assignment[k]], entry, band)
@@ -236,8 +278,33 @@ def make_pairs(
         # Image-major, so that each image is loaded once.
         pairs = [Pair(i * len(in_band) + j, image, entry, band)
                  for i, image in enumerate(images) for j, (_k, entry, band) in enumerate(in_band)]
+    pairs = [replace(p, kind=image_kind(p.image, images_dir)) for p in pairs]
     return PairSet(pairs, edges, pairing, seed, images_dir, masks_dir, source, len(images),
                    len(entries), outside, failed, invert)
+
+
+def _named_pairs(images: list[Path], images_dir: Path, entries: list[MaskEntry],
+                 masks_dir: Path, edges: tuple[float, ...]) -> list[Pair]:
+    """Each image with the mask of its name; masks outside the bands drop their image."""
+    by_name: dict[str, MaskEntry] = {}
+    for entry in entries:
+        key = _name_key(entry.path, masks_dir)
+        if key in by_name:
+            raise InputError(f"{masks_dir}: two masks are named {key} (--pairs named matches "
+                             "images to masks by name, whatever the suffix)")
+        by_name[key] = entry
+    missing = [image for image in images if _name_key(image, images_dir) not in by_name]
+    if missing:
+        first = _name_key(missing[0], images_dir)
+        raise InputError(f"{masks_dir}: {len(missing)} image(s) have no mask of the same name "
+                         f"(first: {first}); --pairs named needs one mask per image")
+    pairs = []
+    for image in images:
+        entry = by_name[_name_key(image, images_dir)]
+        band = band_of(entry.hole_ratio, edges) if entry.hole_ratio is not None else None
+        if band is not None:
+            pairs.append(Pair(len(pairs), image, entry, band))
+    return pairs
 
 
 def _no_pairs_message(masks_dir: Path, edges: tuple[float, ...], outside: int,
@@ -366,30 +433,42 @@ class _Loader:
 # --------------------------------------------------------------------------- scoring
 
 
+WidthScores = dict[str, dict[str, float]]  # width group label → hole scores
+
+
 def score_output(
-    truth: np.ndarray, valid: np.ndarray, output: np.ndarray
-) -> tuple[dict[str, float], np.ndarray]:
-    """The composite of a method's output with the truth's known pixels, and its scores."""
+    truth: np.ndarray, valid: np.ndarray, output: np.ndarray,
+    widths: np.ndarray | None = None,
+) -> tuple[dict[str, float], np.ndarray, WidthScores]:
+    """The composite of a method's output with the truth's known pixels, its scores (whole
+    image and holes), and its hole scores per width group present (``widths``: the map of
+    :func:`metrics.hole_width_groups`, computed here when not given)."""
     output = np.asarray(output, dtype=np.float32)
     if output.shape != truth.shape:
         raise ConfigError(f"a method returned shape {output.shape} for an input of {truth.shape}")
     comp = np.where(valid[..., None], truth, np.clip(output, 0.0, 1.0)).astype(np.float32)
-    return image_scores(comp, truth), comp
+    scores = image_scores(comp, truth)
+    scores.update(hole_scores(comp, truth, ~valid))
+    if widths is None:
+        widths = hole_width_groups(valid)
+    by_width = {label: hole_scores(comp, truth, widths == k)
+                for k, label in enumerate(WIDTH_LABELS) if (widths == k).any()}
+    return scores, comp, by_width
 
 
-def _score_task(truth, valid, output, keep: bool):
-    scores, comp = score_output(truth, valid, output)
-    return scores, 0.0, comp if keep else None
+def _score_task(truth, valid, widths, output, keep: bool):
+    scores, comp, by_width = score_output(truth, valid, output, widths)
+    return scores, by_width, 0.0, comp if keep else None
 
 
-def _inpaint_task(method, truth, valid, keep: bool):
+def _inpaint_task(method, truth, valid, widths, keep: bool):
     """Run one per-image method on one pair (in a worker) and score it there."""
     masked = hide_holes(truth[None], valid[None])
     start = time.perf_counter()
     output = method.inpaint(masked, valid[None])[0]
     seconds = time.perf_counter() - start
-    scores, comp = score_output(truth, valid, output)
-    return scores, seconds, comp if keep else None
+    scores, comp, by_width = score_output(truth, valid, output, widths)
+    return scores, by_width, seconds, comp if keep else None
 
 
 class _InlineExecutor:
@@ -438,6 +517,7 @@ class SampleRow:
 class _MethodRun:
     method: Any
     scores: dict[int, dict[str, float]] = field(default_factory=dict)  # by pair index
+    width_scores: dict[int, WidthScores] = field(default_factory=dict)  # by pair index
     seconds: float = 0.0
     images: int = 0
     warm: bool = False
@@ -495,7 +575,8 @@ class _Evaluation:
         if self.progress is not None:
             self.progress("scoring", self.done, self.total)
 
-    def _load(self, pairs: Sequence[Pair]) -> list[tuple[Pair, np.ndarray, np.ndarray]]:
+    def _load(self, pairs: Sequence[Pair]
+              ) -> list[tuple[Pair, np.ndarray, np.ndarray, np.ndarray]]:
         items = []
         for pair in pairs:
             try:
@@ -510,22 +591,32 @@ class _Evaluation:
             if pair.index in self.sample_ids:
                 shown = np.where(valid[..., None], truth, 1.0).astype(np.float32)
                 self.samples[pair.index] = SampleRow(pair, shown, truth)
-            items.append((pair, truth, valid))
+            if valid.all():
+                self.skipped_pairs += 1
+                failure = Failure(str(pair.mask.path), "no hole pixel at the evaluation size "
+                                                       "(the resized mask lost its holes)")
+                if failure not in self.failed:
+                    self.failed.append(failure)
+                self._tick(len(self.runs))
+                continue
+            # Once per pair, not once per method: the distance transform is not free at 1024².
+            items.append((pair, truth, valid, hole_width_groups(valid)))
         return items
 
     def _keep(self, pair: Pair) -> bool:
         return self.lpips is not None or pair.index in self.sample_ids
 
     def _submit(self, executor, run: _MethodRun, item) -> _Pending:
-        pair, truth, valid = item
-        future = executor.submit(_inpaint_task, run.method, truth, valid, self._keep(pair))
+        pair, truth, valid, widths = item
+        future = executor.submit(_inpaint_task, run.method, truth, valid, widths,
+                                 self._keep(pair))
         return _Pending(run.method.name, pair, truth, future)
 
     def _run_batched(self, executor, run: _MethodRun, items) -> list[_Pending]:
         pending = []
         for batch in _batches(items, self.batch_size):
-            truths = np.stack([truth for _, truth, _ in batch])
-            valids = np.stack([valid for _, _, valid in batch])
+            truths = np.stack([item[1] for item in batch])
+            valids = np.stack([item[2] for item in batch])
             masked = hide_holes(truths, valids)
             if not run.warm:  # first-call set-up (allocation, kernel choice) is not speed
                 run.method.inpaint(masked[:1], valids[:1])
@@ -537,17 +628,19 @@ class _Evaluation:
             if outputs.shape != truths.shape:
                 raise ConfigError(f"method {run.method.name!r} returned shape {outputs.shape} "
                                   f"for inputs of {truths.shape}")
-            for (pair, truth, valid), output in zip(batch, outputs, strict=True):
-                future = executor.submit(_score_task, truth, valid, output, self._keep(pair))
+            for (pair, truth, valid, widths), output in zip(batch, outputs, strict=True):
+                future = executor.submit(_score_task, truth, valid, widths, output,
+                                         self._keep(pair))
                 pending.append(_Pending(run.method.name, pair, truth, future))
         return pending
 
     def _gather(self, pending: list[_Pending]) -> None:
         comps: list[tuple[_Pending, dict[str, float], np.ndarray]] = []
         for item in pending:
-            scores, seconds, comp = item.future.result()
+            scores, by_width, seconds, comp = item.future.result()
             run = self.runs[item.method]
             run.scores[item.pair.index] = scores
+            run.width_scores[item.pair.index] = by_width
             if not getattr(run.method, "batched", True):
                 run.seconds += seconds
                 run.images += 1
@@ -836,7 +929,9 @@ def band_stats(scores: Sequence[dict[str, float]], metrics: Sequence[str]) -> Ba
             mean[metric], std[metric] = float(np.mean(values)), math.nan
         else:
             mean[metric], std[metric] = float(np.mean(values)), float(np.std(values))
-    infinite = sum(1 for s in scores if math.isinf(s.get("psnr", 0.0)))
+    # Width groups have only a hole PSNR; elsewhere an exact hole is an exact image.
+    infinite = sum(1 for s in scores
+                   if math.isinf(s.get("psnr", 0.0)) or math.isinf(s.get("hole_psnr", 0.0)))
     return BandStats(len(scores), mean, std, infinite)
 
 
@@ -849,11 +944,21 @@ class MethodResult:
     overall: BandStats
     border_split: dict[str, dict[str, BandStats]]  # "no-border"/"border" → band → stats
     seconds_per_image: float
+    kinds: dict[str, BandStats] = field(default_factory=dict)  # image kind → stats
+    widths: dict[str, BandStats] = field(default_factory=dict)  # width group → hole stats
+    kind_widths: dict[str, dict[str, BandStats]] = field(default_factory=dict)
 
     def to_json(self, metrics: Sequence[str]) -> dict[str, Any]:
+        hole = [m for m in metrics if m in HOLE_METRICS]
         out: dict[str, Any] = {
             "bands": {label: s.to_json(metrics) for label, s in self.bands.items()},
             "overall": self.overall.to_json(metrics),
+            "kinds": {kind: s.to_json(metrics) for kind, s in self.kinds.items()},
+            "widths": {label: s.to_json(hole) for label, s in self.widths.items()},
+            "kind_widths": {
+                kind: {label: s.to_json(hole) for label, s in widths.items()}
+                for kind, widths in self.kind_widths.items()
+            },
             "seconds_per_image": _json_number(self.seconds_per_image),
         }
         if self.border_split:
@@ -889,9 +994,21 @@ def _build_report(pair_set: PairSet, run: _Evaluation, *, size, native, batch_si
                 }
         method = method_run.method
         seconds = method_run.seconds / method_run.images if method_run.images else math.nan
+        by_width = [(pairs[i], w) for i, w in sorted(method_run.width_scores.items())]
+
+        def width_stats(label: str, keep: Callable[[Pair], bool], by_width=by_width
+                        ) -> BandStats:
+            return band_stats([w[label] for p, w in by_width if keep(p) and label in w],
+                              list(HOLE_METRICS))
+
+        kinds = pair_set.kinds
         results[name] = MethodResult(
             name, str(getattr(method, "backend", type(method).__name__)), method_source(method),
             bands, stats(lambda p: True), border_split, seconds,
+            kinds={k: stats(lambda p, k=k: p.kind == k) for k in kinds},
+            widths={w: width_stats(w, lambda p: True) for w in WIDTH_LABELS},
+            kind_widths={k: {w: width_stats(w, lambda p, k=k: p.kind == k) for w in WIDTH_LABELS}
+                         for k in kinds},
         )
     scored_pairs = len(pair_set.pairs) - run.skipped_pairs
     settings = _settings(pair_set, results, run, size=size, native=native, batch_size=batch_size,
@@ -953,7 +1070,23 @@ def _settings(pair_set: PairSet, results, run: _Evaluation, *, size, native, bat
             "ssim": {"implementation": "skimage.metrics.structural_similarity",
                      **SSIM_SETTINGS},
             "lpips": lpips_setting,
+            "hole_l1": "mean absolute error over the hole pixels and channels only, in percent",
+            "hole_psnr": {"data_range": 1.0, "unit": "dB", "over": "the hole pixels only"},
+            "hole_widths": {
+                "groups": {label: f"measured width >= {low:g} px"
+                           for label, low in WIDTH_GROUPS},
+                "measure": "each 8-connected hole region: 2*r - 1 px, r = its largest "
+                           "Euclidean distance from a hole pixel to the nearest known pixel",
+                "scores": "hole_l1 and hole_psnr over the pixels of the group's regions; "
+                          "n = images with such regions",
+            },
             "std": "population standard deviation over images (ddof 0)",
+        },
+        "kinds": {
+            "rule": "the first sub-folder of the images folder an image lies in; images "
+                    f"directly in it are {TOP_LEVEL_KIND!r}",
+            "pairs": {kind: sum(1 for p in pair_set.pairs if p.kind == kind)
+                      for kind in pair_set.kinds},
         },
         "null": "JSON has no infinity: a null psnr with n > 0 means at least one image was "
                 "reconstructed exactly (infinite PSNR; psnr_infinite counts them); null also "
@@ -972,7 +1105,8 @@ def _settings(pair_set: PairSet, results, run: _Evaluation, *, size, native, bat
 # --------------------------------------------------------------------------- the report
 
 
-DIGITS = {"l1": 2, "psnr": 2, "ssim": 4, "lpips": 4}  # decimals shown in the tables
+# Decimals shown in the tables.
+DIGITS = {"l1": 2, "psnr": 2, "ssim": 4, "lpips": 4, "hole_l1": 2, "hole_psnr": 2}
 
 
 def format_metric(metric: str, value: float | None) -> str:
@@ -1000,7 +1134,8 @@ class TableRow:
     n: int
     values: dict[str, float]  # method → mean
     best: set[str]
-    sub: bool = False  # a border / no-border line under its band
+    sub: bool = False  # a border / no-border or hole-width line under its group
+    section: bool = False  # starts a new part of the table (overall, image kinds)
 
 
 @dataclass
@@ -1014,16 +1149,30 @@ class Report:
     notices: list[str]
     samples: dict[str, list[SampleRow]] = field(default_factory=dict)
 
+    @property
+    def kinds(self) -> list[str]:
+        first = next(iter(self.methods.values()))
+        return list(first.kinds)
+
     def rows(self, metric: str) -> list[TableRow]:
-        """One metric's table: bands (with border / no-border lines) and the overall line."""
+        """One metric's table: bands (with border / no-border lines), the overall line, and
+        with several image kinds a line per kind; hole metrics add a line per hole-width group
+        under the overall line and under each kind."""
         names = list(self.methods)
 
-        def row(label: str, pick: Callable[[MethodResult], BandStats], sub=False) -> TableRow:
+        def row(label: str, pick: Callable[[MethodResult], BandStats], sub=False,
+                section=False) -> TableRow:
             stats = {name: pick(self.methods[name]) for name in names}
             values = {name: s.mean.get(metric, math.nan) for name, s in stats.items()}
             n = stats[names[0]].n
             best = best_of(metric, values) if len(names) > 1 else set()
-            return TableRow(label, n, values, best, sub)
+            return TableRow(label, n, values, best, sub, section)
+
+        def width_rows(pick: Callable[[MethodResult], dict[str, BandStats]]) -> list[TableRow]:
+            if metric not in HOLE_METRICS:
+                return []
+            return [row(f"holes {w}", lambda r, w=w: pick(r)[w], sub=True)
+                    for w in WIDTH_LABELS]
 
         out = []
         for label in self.band_labels:
@@ -1031,7 +1180,12 @@ class Report:
             if self.border_split:
                 for kind in BORDER_NAMES.values():
                     out.append(row(kind, lambda r, lb=label, k=kind: r.border_split[k][lb], True))
-        out.append(row(OVERALL, lambda r: r.overall))
+        out.append(row(OVERALL, lambda r: r.overall, section=True))
+        out += width_rows(lambda r: r.widths)
+        if len(self.kinds) > 1:
+            for k, kind in enumerate(self.kinds):
+                out.append(row(f"kind {kind}", lambda r, kd=kind: r.kinds[kd], section=k == 0))
+                out += width_rows(lambda r, kd=kind: r.kind_widths[kd])
         return out
 
     # ---- JSON
@@ -1053,7 +1207,7 @@ class Report:
     # ---- CSV: one line per method, band and border set (long format, for plotting)
 
     def csv_text(self) -> str:
-        columns = ["method", "backend", "band", "border", "n"]
+        columns = ["method", "backend", "band", "border", "kind", "width", "n"]
         for metric in self.metrics:
             columns += [metric, f"{metric}_std"]
         columns += ["psnr_infinite", "seconds_per_image"]
@@ -1061,12 +1215,18 @@ class Report:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         for name, result in self.methods.items():
-            groups = [(label, "all", s) for label, s in result.bands.items()]
-            for kind, bands in result.border_split.items():
-                groups += [(label, kind, s) for label, s in bands.items()]
-            groups.append((OVERALL, "all", result.overall))
-            for label, kind, stats in groups:
-                line = [name, result.backend, label, kind, stats.n]
+            # (band, border, image kind, hole width, stats)
+            groups = [(label, "all", "all", "all", s) for label, s in result.bands.items()]
+            for border, bands in result.border_split.items():
+                groups += [(label, border, "all", "all", s) for label, s in bands.items()]
+            groups.append((OVERALL, "all", "all", "all", result.overall))
+            groups += [(OVERALL, "all", "all", w, s) for w, s in result.widths.items()]
+            for kind, stats in result.kinds.items():
+                groups.append((OVERALL, "all", kind, "all", stats))
+                groups += [(OVERALL, "all", kind, w, s)
+                           for w, s in result.kind_widths[kind].items()]
+            for label, border, kind, width, stats in groups:
+                line = [name, result.backend, label, border, kind, width, stats.n]
                 for metric in self.metrics:
                     line += [_csv_number(stats.mean.get(metric, math.nan)),
                              _csv_number(stats.std.get(metric, math.nan))]
@@ -1090,7 +1250,10 @@ class Report:
             f"skipped: {s['pairs_skipped']}; masks outside the bands: {s['masks_outside_bands']}",
             f"- size: {s['size']} ({s['sizing']})",
             "- metrics on the composite (known pixels pasted back), images in [0, 1]: ℓ1 = mean "
-            "absolute error over the whole image in %; PSNR with data range 1; SSIM by "
+            "absolute error over the whole image in %; hole ℓ1 and hole PSNR over the hole "
+            "pixels only (per hole-width group on the `holes` lines: each connected hole's "
+            "width is 2·r − 1 px, r its largest distance to a known pixel); image kind = first "
+            "sub-folder of the images folder; PSNR with data range 1; SSIM by "
             "scikit-image with " + ", ".join(
                 f"{k}={v}" for k, v in SSIM_SETTINGS.items()) + f"; LPIPS: {s['metrics']['lpips']}",
             "- each cell: mean over the band's images; **bold** = best in the row; "
@@ -1106,6 +1269,7 @@ class Report:
             lines.append("|---|---:|" + "---:|" * len(names))
             for row in self.rows(metric):
                 label = f"&nbsp;&nbsp;{row.label}" if row.sub else row.label
+                label = label.replace("<", "&lt;").replace(">", "&gt;")
                 cells = []
                 for name in names:
                     text = format_metric(metric, row.values[name])

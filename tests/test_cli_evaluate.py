@@ -242,3 +242,42 @@ def test_lpips_is_scored_when_asked_for_and_available(files, tmp_path, monkeypat
     doc = json.loads(out.read_text())
     assert doc["settings"]["metrics"]["lpips"] == "lpips v0.1 alex"
     assert doc["methods"]["mean"]["overall"]["lpips"] > 0
+
+
+def test_named_pairs_score_each_kind_and_hole_width_inside_the_holes(tmp_path):
+    from pconv_cli.damage import ThinHoleParams, thin_hole_mask
+    from pconv_cli.imaging import save_mask
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    layout = {"astronaut.png": "astronaut", "document/page.png": "page",
+              "bw/camera.png": "camera"}
+    for k, (rel, name) in enumerate(layout.items()):
+        for folder in (images, masks):
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        pixels = Image.fromarray(getattr(data, name)()).resize((80, 64))
+        pixels.save(images / rel)
+        holes = thin_hole_mask((64, 80), np.random.default_rng(k),
+                               ThinHoleParams(line_width=(1.0, 8.0), count=(6, 10)))
+        save_mask(masks / rel, ~holes)
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["evaluate", "--images", str(images), "--masks", str(masks),
+                                 "--pairs", "named", "--native", "--bands", "0,1",
+                                 "--method", "mean,ns", "--workers", "1", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    for text in ("hole PSNR (dB)", "hole ℓ1 (%)", "holes <=2px", "kind document", "kind bw",
+                 "kind photo"):
+        assert text in result.stdout
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["kinds"]["pairs"] == {"bw": 1, "document": 1, "photo": 1}
+    assert doc["settings"]["pairing"] == "named"
+    for method in ("mean", "ns"):
+        assert doc["methods"][method]["widths"]["<=2px"]["n"] == 3
+        overall = doc["methods"][method]["overall"]
+        assert overall["hole_l1"] > overall["l1"]  # the error lives in the holes
+    assert (doc["methods"]["ns"]["overall"]["hole_psnr"]
+            > doc["methods"]["mean"]["overall"]["hole_psnr"])
+
+
+def test_help_lists_fsr_and_the_named_pairing():
+    result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert "fsr-best" in result.stdout and "named:" in result.stdout

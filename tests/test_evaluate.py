@@ -7,6 +7,7 @@ import io
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -418,7 +419,7 @@ def test_an_unknown_method_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
         parse_methods("telea,magic")
     assert "'magic'" in str(info.value)
-    assert "pconv, telea, ns, biharmonic, mean" in str(info.value)
+    assert "pconv, telea, ns, fsr, fsr-best, biharmonic, mean" in str(info.value)
 
 
 def test_a_missing_opencv_names_the_package_to_install(monkeypatch):
@@ -448,7 +449,9 @@ def test_a_stem_that_is_a_method_name_keeps_its_suffix():
 
 
 BAND_KEYS = ["(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]", "(0.5,0.6]"]
-STAT_KEYS = {"n", "l1", "psnr", "ssim", "l1_std", "psnr_std", "ssim_std", "psnr_infinite"}
+METRICS = ("l1", "psnr", "ssim", "hole_l1", "hole_psnr")
+STAT_KEYS = {"n", "psnr_infinite", *METRICS, *(f"{m}_std" for m in METRICS)}
+WIDTH_KEYS = {"n", "psnr_infinite", "hole_l1", "hole_psnr", "hole_l1_std", "hole_psnr_std"}
 
 
 def test_json_follows_the_documented_schema(photos, one_per_band):
@@ -459,10 +462,15 @@ def test_json_follows_the_documented_schema(photos, one_per_band):
     assert list(doc["methods"]) == ["mean", "biharmonic"]
     for entry in doc["methods"].values():
         assert list(entry["bands"]) == BAND_KEYS
-        for stats in [*entry["bands"].values(), entry["overall"]]:
+        for stats in [*entry["bands"].values(), entry["overall"], *entry["kinds"].values()]:
             assert set(stats) == STAT_KEYS
             assert isinstance(stats["n"], int)
             assert all(isinstance(stats[k], float) for k in STAT_KEYS - {"n", "psnr_infinite"})
+        assert list(entry["kinds"]) == ["photo"]
+        assert list(entry["widths"]) == ["<=2px", "3-6px", ">6px"]
+        assert list(entry["kind_widths"]["photo"]) == ["<=2px", "3-6px", ">6px"]
+        for stats in entry["widths"].values():
+            assert set(stats) == WIDTH_KEYS
         assert isinstance(entry["seconds_per_image"], float)
     settings = doc["settings"]
     assert settings["metrics"]["ssim"] == {
@@ -493,7 +501,9 @@ def test_out_folder_gets_json_csv_markdown_plot_and_sample_grids(tmp_path, photo
                             *(f"samples/band_{k.strip('(]').replace(',', '-')}.png"
                               for k in BAND_KEYS)])
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out/report.csv").read_text())))
-    assert len(rows) == 2 * (len(BAND_KEYS) + 1)
+    # Per method: the bands and overall; the hole-width groups; one image kind with its groups.
+    assert len(rows) == 2 * (len(BAND_KEYS) + 1 + 3 + 1 + 3)
+    assert list(rows[0])[:7] == ["method", "backend", "band", "border", "kind", "width", "n"]
     assert {r["method"] for r in rows} == {"mean", "black"}
     assert "| (0.01,0.1] | 1 |" in (tmp_path / "out/report.md").read_text()
     grid = Image.open(tmp_path / "out/samples/band_0.01-0.1.png")
@@ -526,3 +536,122 @@ def test_invert_reads_black_hole_mask_files(tmp_path, photos):
     assert [p.band for p in pairs.pairs] == [1]
     report = evaluate(pairs, [MeanFillInpainter()], lpips=False)
     assert report.settings["mask_files"] == "black = hole"
+
+
+# --------------------------------------------------------------------------- thin damage
+
+
+def write_kinds(folder: Path) -> dict[str, Path]:
+    """Two photographs at the top, one in document/ and one in film/ (each its own size)."""
+    paths = {}
+    for rel, name, size in (("astronaut.png", "astronaut", (64, 48)),
+                            ("coffee.png", "coffee", (48, 64)),
+                            ("document/page.png", "page", (72, 40)),
+                            ("film/camera.png", "camera", (56, 56))):
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = getattr(data, name)()
+        Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS).save(path)
+        paths[rel] = path
+    return paths
+
+
+def line_mask(shape: tuple[int, int], widths: Sequence[int]) -> np.ndarray:
+    """A library mask with one vertical line hole of each width, 4 px apart."""
+    valid = np.ones(shape, dtype=bool)
+    x = 4
+    for width in widths:
+        valid[6:-6, x:x + width] = False
+        x += width + 4
+    return valid
+
+
+def test_named_pairing_gives_each_image_its_own_mask_and_kind(tmp_path):
+    images = write_kinds(tmp_path / "images")
+    masks = tmp_path / "masks"
+    for rel, path in images.items():
+        (masks / rel).parent.mkdir(parents=True, exist_ok=True)
+        h, w = load_image(path).shape[:2]
+        save_mask(masks / rel, line_mask((h, w), [1, 4]))
+    pairs = make_pairs(tmp_path / "images", masks, pairing="named", edges=(0.0, 1.0))
+    got = {(p.image.relative_to(tmp_path / "images").as_posix(),
+            p.mask.path.relative_to(masks).as_posix(), p.kind) for p in pairs.pairs}
+    assert got == {("astronaut.png", "astronaut.png", "photo"),
+                   ("coffee.png", "coffee.png", "photo"),
+                   ("document/page.png", "document/page.png", "document"),
+                   ("film/camera.png", "film/camera.png", "film")}
+    report = evaluate(pairs, [MeanFillInpainter()], native=True, lpips=False)
+    assert report.settings["sizes_scored"] == ["48x64", "56x56", "64x48", "72x40"]
+    result = report.methods["mean"]
+    assert {k: s.n for k, s in result.kinds.items()} == {"document": 1, "film": 1, "photo": 2}
+    assert result.widths["<=2px"].n == 4 and result.widths["3-6px"].n == 4
+    assert result.widths[">6px"].n == 0
+    labels = [row.label for row in report.rows("hole_psnr")]
+    assert labels[-4:] == ["kind photo", "holes <=2px", "holes 3-6px", "holes >6px"]
+    assert "kind film" not in [row.label for row in report.rows("hole_psnr")[:7]]
+
+
+def test_named_pairing_needs_a_mask_for_every_image(tmp_path):
+    write_kinds(tmp_path / "images")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    save_mask(masks / "astronaut.png", line_mask((48, 64), [2]))
+    with pytest.raises(InputError, match=r"3 image\(s\) have no mask of the same name "
+                                         r"\(first: coffee\)"):
+        make_pairs(tmp_path / "images", masks, pairing="named", edges=(0.0, 1.0))
+
+
+def test_hole_scores_per_width_group_match_an_independent_computation(tmp_path):
+    photos = tmp_path / "photos"
+    write_photos(photos)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    valid = line_mask((SIZE, SIZE), [1, 3, 9])
+    for name in PHOTOS:
+        save_mask(masks / f"{name}.png", valid)
+    pairs = make_pairs(photos, masks, pairing="named", edges=(0.0, 1.0))
+    result = evaluate(pairs, [MeanFillInpainter()], lpips=False).methods["mean"]
+    hairline, medium, wide = (~valid[:, 4]), (~valid[:, 9]), (~valid[:, 16])
+    columns = {"<=2px": [4], "3-6px": [9, 10, 11], ">6px": list(range(16, 25))}
+    for label, cols in columns.items():
+        holes = np.zeros_like(valid)
+        holes[:, cols] = hairline[:, None] | medium[:, None] | wide[:, None]
+        l1s, psnrs = [], []
+        for path in sorted(photos.glob("*.png")):
+            truth = load_image(path).astype(np.float64)
+            fill = truth[valid].mean(axis=0)
+            err = truth[holes] - fill
+            l1s.append(np.abs(err).mean() * 100)
+            psnrs.append(-10 * math.log10(np.mean(err ** 2)))
+        assert result.widths[label].mean["hole_l1"] == pytest.approx(np.mean(l1s), rel=1e-4)
+        assert result.widths[label].mean["hole_psnr"] == pytest.approx(np.mean(psnrs), rel=1e-4)
+    # Over all hole pixels: the same fill, scored once over the union of the groups.
+    assert result.overall.mean["hole_l1"] > result.overall.mean["l1"] * 5
+
+
+def test_a_method_better_on_thin_holes_wins_that_group_only(tmp_path):
+    photos = tmp_path / "photos"
+    write_photos(photos)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    valid = line_mask((SIZE, SIZE), [2, 10])
+    for name in PHOTOS:
+        save_mask(masks / f"{name}.png", valid)
+
+    class ThinOracle(Oracle):
+        """The truth in holes up to 2 px wide, black elsewhere."""
+
+        name = "thin-oracle"
+
+        def inpaint(self, images, valid):
+            truth = super().inpaint(images, valid)
+            out = np.zeros_like(truth)
+            out[:, :, 4:6] = truth[:, :, 4:6]
+            return out
+
+    pairs = make_pairs(photos, masks, pairing="named", edges=(0.0, 1.0))
+    report = evaluate(pairs, [ThinOracle(photos), MeanFillInpainter()], lpips=False)
+    rows = {row.label: row for row in report.rows("hole_l1")}
+    assert rows["holes <=2px"].best == {"thin-oracle"}
+    assert rows["holes <=2px"].values["thin-oracle"] == 0.0
+    assert rows["holes >6px"].best == {"mean"}

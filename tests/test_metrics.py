@@ -10,7 +10,17 @@ import pytest
 from skimage import data
 
 from pconv_cli.errors import ConfigError, InputError, WeightsUnavailableError
-from pconv_cli.metrics import l1_percent, load_lpips, psnr, ssim
+from pconv_cli.metrics import (
+    WIDTH_GROUPS,
+    hole_l1_percent,
+    hole_psnr,
+    hole_region_widths,
+    hole_width_groups,
+    l1_percent,
+    load_lpips,
+    psnr,
+    ssim,
+)
 
 
 def reference_ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -135,3 +145,67 @@ def test_lpips_with_unreadable_trunk_weights_is_one_line(tmp_path, monkeypatch):
         path.write_bytes(damaged)
         with pytest.raises(WeightsUnavailableError, match="could not be loaded"):
             load_lpips("cpu")
+
+
+# --------------------------------------------------------------------------- inside the holes
+
+
+def test_hole_scores_average_over_the_hole_pixels_only():
+    truth = np.full((20, 30, 3), 0.5)
+    prediction = truth.copy()
+    holes = np.zeros((20, 30), dtype=bool)
+    holes[5:7, 4:24] = True  # 40 hole pixels of 600
+    prediction[holes] += 0.1
+    assert hole_l1_percent(prediction, truth, holes) == pytest.approx(10.0)
+    assert hole_psnr(prediction, truth, holes) == pytest.approx(20.0)  # MSE 0.01
+    # The whole-image scores dilute the same error by the hole's share of the image.
+    assert l1_percent(prediction, truth) == pytest.approx(10.0 * 40 / 600)
+    assert hole_psnr(truth, truth, holes) == math.inf
+
+
+def test_hole_scores_refuse_a_mask_without_holes_or_of_another_size():
+    image = np.zeros((8, 8, 3))
+    with pytest.raises(InputError, match="at least one hole pixel"):
+        hole_psnr(image, image, np.zeros((8, 8), dtype=bool))
+    with pytest.raises(InputError, match="does not match"):
+        hole_l1_percent(image, image, np.ones((4, 8), dtype=bool))
+
+
+@pytest.mark.parametrize(("width", "measured", "group"), [
+    (1, 1, "<=2px"), (2, 1, "<=2px"), (3, 3, "3-6px"), (4, 3, "3-6px"),
+    (5, 5, "3-6px"), (6, 5, "3-6px"), (7, 7, ">6px"), (12, 11, ">6px"),
+])
+def test_a_straight_line_hole_measures_its_width(width, measured, group):
+    for axis in (0, 1):
+        valid = np.ones((40, 40), dtype=bool)
+        if axis == 0:
+            valid[5:35, 10:10 + width] = False
+        else:
+            valid[10:10 + width, 5:35] = False
+        labels, widths = hole_region_widths(valid)
+        assert widths.tolist() == [measured]
+        groups = hole_width_groups(valid)
+        labels_of_group = [label for label, _ in WIDTH_GROUPS]
+        assert set(np.unique(groups[~valid])) == {labels_of_group.index(group)}
+        assert (groups[valid] == -1).all()
+
+
+def test_each_hole_region_gets_its_own_width_group():
+    valid = np.ones((60, 60), dtype=bool)
+    valid[5:55, 5] = False  # a hair
+    valid[5:55, 20:24] = False  # a scratch
+    yy, xx = np.mgrid[:60, :60]
+    valid[(yy - 30) ** 2 + (xx - 45) ** 2 <= 36] = False  # a blot 13 px across
+    groups = hole_width_groups(valid)
+    assert set(np.unique(groups[:, 5][5:55])) == {0}
+    assert set(np.unique(groups[5:55, 20:24])) == {1}
+    assert groups[30, 45] == 2
+    hair, scratch, blot = hole_region_widths(valid)[1]
+    assert (hair, scratch) == (1.0, 3.0)
+    assert 11.0 <= blot <= 13.0  # a digital disc: its inscribed radius is about 6
+
+
+def test_a_diagonal_one_pixel_hair_is_thin():
+    valid = np.ones((30, 30), dtype=bool)
+    valid[np.arange(2, 28), np.arange(2, 28)] = False
+    assert (hole_width_groups(valid)[~valid] == 0).all()

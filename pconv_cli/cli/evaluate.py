@@ -1,4 +1,5 @@
-"""``pconv evaluate``: ℓ1, PSNR and SSIM per hole-ratio band, methods side by side."""
+"""``pconv evaluate``: ℓ1, PSNR and SSIM (whole image and inside the holes) per hole-ratio band,
+image kind and hole width, methods side by side."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class _ProgressBar:
 
 
 def _metric_table(report, metric: str) -> Table:
-    from ..evaluate import HIGHER_IS_BETTER, METRIC_TITLES, OVERALL, format_metric
+    from ..evaluate import HIGHER_IS_BETTER, METRIC_TITLES, format_metric
 
     better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
     table = Table(title=f"{METRIC_TITLES[metric]} — {better} is better, * = best",
@@ -75,7 +76,7 @@ def _metric_table(report, metric: str) -> Table:
         for name in report.methods:
             text = format_metric(metric, row.values[name])
             cells.append(f"[bold green]{text}*[/]" if name in row.best else text)
-        if row.label == OVERALL:
+        if row.section:
             table.add_section()
         label = f"[dim]  {row.label}[/]" if row.sub else escape(row.label)
         table.add_row(label, str(row.n), *cells)
@@ -114,11 +115,16 @@ def _render(report) -> None:
     ("pconv evaluate --images photos/ --masks test-masks/ --model runs/a/best.pt "
      "--method pconv,ns --flips 1,8 --out report/",
      "your model with and without the 8-copy ensemble; JSON, CSV, Markdown and pictures"),
+    ("pconv evaluate --images eval-sets/thin/images --masks eval-sets/thin/masks "
+     "--pairs named --native --bands 0,1 --method pconv,ns,fsr",
+     "thin damage at native resolution: scores per image kind and hole width"),
 ))
 @handle_errors
 def evaluate_command(
     images: Annotated[Path, typer.Option(
-        "--images", help="Folder of ground-truth images (searched recursively).",
+        "--images", help="Folder of ground-truth images (searched recursively); the first "
+                         "sub-folder names an image's kind (photo/, document/, ...), images at "
+                         "the top are photo.",
         rich_help_panel=_DATA, show_default=False)],
     masks: Annotated[Path, typer.Option(
         "--masks", help="Folder of masks (white = hole). A gen-masks folder brings each mask's "
@@ -131,8 +137,9 @@ def evaluate_command(
         "--onnx", help="An exported ONNX model, run with ONNX Runtime (repeatable).",
         rich_help_panel=_WHAT, show_default=False)] = None,
     method: Annotated[list[str] | None, typer.Option(
-        "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), "
-                         "biharmonic, mean \\[default, when no --model or --onnx is given: "
+        "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), fsr, "
+                         "fsr-best (OpenCV contrib, slow), biharmonic, mean \\[default, when "
+                         "no --model or --onnx is given: "
                          "pconv,telea,ns,biharmonic; pconv,biharmonic without OpenCV].",
         rich_help_panel=_WHAT, show_default=False)] = None,
     flips: Annotated[str, typer.Option(
@@ -143,9 +150,11 @@ def evaluate_command(
         "--blend", help="poisson: make each model's fills continuous with the pixels around "
                         "the hole, as restore does; none: the raw composite; poisson,none "
                         "scores both (NAME-noblend).", rich_help_panel=_WHAT)] = "poisson",
-    pairs: Annotated[Literal["seeded", "all"], typer.Option(
+    pairs: Annotated[Literal["seeded", "all", "named"], typer.Option(
         "--pairs", help="seeded: each mask once, with an image drawn by --seed; all: every "
-                        "image with every mask.", rich_help_panel=_DATA)] = "seeded",
+                        "image with every mask; named: each image with the mask of the same "
+                        "name (a fixed set such as eval-sets/thin).",
+        rich_help_panel=_DATA)] = "seeded",
     seed: Annotated[int, typer.Option(
         "--seed", help="Seed of the image-mask pairing.", rich_help_panel=_DATA)] = 0,
     bands: Annotated[str, typer.Option(
@@ -184,7 +193,8 @@ def evaluate_command(
         "--device", help=f"Device of the models: {'|'.join(DEVICE_CHOICES)}.",
         rich_help_panel=_RUN)] = "auto",
 ) -> None:
-    """Score models and classical methods per hole-to-image ratio band (the paper's table)."""
+    """Score models and classical methods per hole-to-image ratio band (the paper's table), per
+    image kind and per hole width, over the whole image and inside the holes."""
     from ..evaluate import build_methods, default_workers, evaluate, make_pairs
     from ..masks import parse_bands, parse_size
     from ..metrics import load_lpips
