@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from detect_helpers import bright_detector, save_detector, scratched
 from PIL import Image, ImageOps, JpegImagePlugin
 
+from pconv_cli.detect import TorchDetector, bundled_detector_installed, detect_folder
 from pconv_cli.errors import ConfigError, InputError
 from pconv_cli.export import export_onnx
 from pconv_cli.inference import OnnxInpainter, TorchInpainter
@@ -24,7 +27,14 @@ from pconv_cli.restore import (
     restore_image,
     shard_for_rank,
 )
-from pconv_cli.restore_io import apply_orientation, grow_holes, read_image, write_image
+from pconv_cli.restore_io import (
+    apply_orientation,
+    grow_holes,
+    parse_color,
+    read_image,
+    read_painted_mask,
+    write_image,
+)
 
 SIZE = (48, 64)  # height, width
 
@@ -473,8 +483,9 @@ def test_mask_from_alpha_fills_transparent_pixels_and_writes_opaque(inpainter, t
 
 
 def test_options_need_exactly_one_mask_source():
-    with pytest.raises(ConfigError, match="no masks given"):
-        RestoreOptions().validate()
+    if not bundled_detector_installed():  # with one, no mask source means: detect
+        with pytest.raises(ConfigError, match="no masks given"):
+            RestoreOptions().validate()
     with pytest.raises(ConfigError, match="only one"):
         RestoreOptions(mask=Path("m.png"), mask_from="alpha").validate()
 
@@ -816,3 +827,184 @@ def test_only_a_mask_of_more_than_half_hole_gets_a_warning(inpainter, tmp_path):
     assert warnings["half.png"] == ""
     assert "62% of the image as hole" in warnings["most.png"]
     assert "pass --invert-mask" in warnings["most.png"]
+
+
+# ------------------------------------------------------------- masks found by the detector
+
+
+@pytest.fixture(scope="module")
+def detector_ckpt(tmp_path_factory) -> Path:
+    return save_detector(tmp_path_factory.mktemp("det") / "bright.pt", bright_detector())
+
+
+def write_scratched(folder: Path, rel: str, seed: int = 0) -> np.ndarray:
+    pixels, damage = scratched(seed=seed)
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(folder / rel)
+    return damage
+
+
+def test_detected_masks_are_restored_and_kept_in_out_masks(inpainter, detector_ckpt, tmp_path):
+    src = tmp_path / "in"
+    damage = {"a.png": write_scratched(src, "a.png"),
+              "sub/b.png": write_scratched(src, "sub/b.png", seed=1)}
+    out = tmp_path / "out"
+    report = run(inpainter, src, out, mask_from="detect", detector=detector_ckpt, recursive=True)
+    assert report.ok and report.count("restored") == 2
+    for rel, hole in damage.items():
+        before = np.asarray(Image.open(src / rel))
+        after = np.asarray(Image.open(out / rel))
+        assert np.array_equal(after[~hole], before[~hole])  # only the scratches change
+        assert (after[hole] != before[hole]).any()
+        kept = np.asarray(Image.open(out / "_masks" / rel))
+        assert np.array_equal(kept == 255, hole)
+
+
+def test_without_a_mask_option_a_given_detector_finds_the_masks(inpainter, detector_ckpt,
+                                                                tmp_path):
+    write_scratched(tmp_path / "in", "a.png")
+    options = RestoreOptions(detector=detector_ckpt)
+    report = restore(tmp_path / "in", tmp_path / "out", inpainter, options)
+    assert options.mask_from == "detect" and report.count("restored") == 1
+    assert (tmp_path / "out" / "_masks" / "a.png").is_file()
+
+
+def test_restore_keeps_the_masks_detect_writes(inpainter, detector_ckpt, tmp_path):
+    src = tmp_path / "in"
+    write_scratched(src, "a.png")
+    write_scratched(src, "a.tif", seed=3)  # the same stem: full-name masks
+    run(inpainter, src, tmp_path / "out", mask_from="detect", detector=detector_ckpt,
+        grow=1, min_area=3)
+    detector = TorchDetector.from_checkpoint(detector_ckpt, device="cpu")
+    from pconv_cli.detect import DetectOptions
+
+    detect_folder(src, tmp_path / "masks", detector, DetectOptions(grow=1, min_area=3))
+    for name in ("a.png", "a.tif.png"):
+        kept = (tmp_path / "out" / "_masks" / name).read_bytes()
+        assert kept == (tmp_path / "masks" / name).read_bytes()
+
+
+def test_the_kept_masks_repeat_the_run(inpainter, detector_ckpt, tmp_path):
+    src = tmp_path / "in"
+    write_scratched(src, "a.png")
+    first = tmp_path / "first"
+    run(inpainter, src, first, mask_from="detect", detector=detector_ckpt, grow_mask=1)
+    again = tmp_path / "again"
+    run(inpainter, src, again, masks=first / "_masks", grow_mask=1)
+    assert np.array_equal(np.asarray(Image.open(first / "a.png")),
+                          np.asarray(Image.open(again / "a.png")))
+
+
+def test_detection_settings_are_recorded_and_a_change_is_refused(inpainter, detector_ckpt,
+                                                                 tmp_path):
+    write_scratched(tmp_path / "in", "a.png")
+    out = tmp_path / "out"
+    run(inpainter, tmp_path / "in", out, mask_from="detect", detector=detector_ckpt)
+    settings = json.loads((out / RUN_RECORD).read_text())["settings"]
+    assert settings["mask-from"] == "detect" and settings["threshold"] == 0.5
+    assert settings["detector"] == "bright" and len(settings["detector-sha256"]) == 64
+    with pytest.raises(InputError, match="--threshold 0.4 \\(was 0.5\\)"):
+        run(inpainter, tmp_path / "in", out, mask_from="detect", detector=detector_ckpt,
+            threshold=0.4)
+
+
+def test_a_kept_mask_missing_makes_the_file_be_redone(inpainter, detector_ckpt, tmp_path):
+    write_scratched(tmp_path / "in", "a.png")
+    out = tmp_path / "out"
+    run(inpainter, tmp_path / "in", out, mask_from="detect", detector=detector_ckpt)
+    (out / "_masks" / "a.png").unlink()
+    report = run(inpainter, tmp_path / "in", out, mask_from="detect", detector=detector_ckpt)
+    assert report.count("restored") == 1 and (out / "_masks" / "a.png").is_file()
+
+
+@pytest.mark.skipif(bundled_detector_installed(), reason="a bundled detector is installed")
+def test_without_masks_or_a_detector_the_error_names_detector():
+    with pytest.raises(ConfigError, match="no masks given: .*--detector CKPT"):
+        RestoreOptions().validate()
+    with pytest.raises(ConfigError, match="--mask-from detect: no bundled detector is "
+                                          "installed; pass --detector CKPT"):
+        RestoreOptions(mask_from="detect").validate()
+
+
+def test_detector_with_mask_files_is_refused(detector_ckpt):
+    with pytest.raises(ConfigError, match="--detector finds the masks"):
+        RestoreOptions(masks=Path("m"), detector=detector_ckpt).validate()
+    with pytest.raises(ConfigError, match="only one"):
+        RestoreOptions(masks=Path("m"), mask_from="detect").validate()
+
+
+def test_an_input_folder_named_masks_is_refused_when_detecting(inpainter, detector_ckpt,
+                                                               tmp_path):
+    write_scratched(tmp_path / "in", "_masks/a.png")
+    with pytest.raises(InputError, match="top-level folder '_masks'"):
+        run(inpainter, tmp_path / "in", tmp_path / "out", mask_from="detect",
+            detector=detector_ckpt, recursive=True)
+
+
+# ------------------------------------------------------------------------- painted masks
+
+MAGENTA = (255, 0, 255)
+
+
+def painted_copy(pixels: np.ndarray, box=(10, 12, 30, 40)) -> np.ndarray:
+    painted = pixels.copy()
+    top, left, bottom, right = box
+    painted[top:bottom, left:right] = MAGENTA
+    return painted
+
+
+@pytest.mark.parametrize("text", ["#ff00ff", "ff00ff", "#F0F", "magenta", "rgb(255,0,255)"])
+def test_colours_are_read_in_the_usual_spellings(text):
+    assert parse_color(text) == MAGENTA
+
+
+def test_a_colour_that_is_not_one_is_refused():
+    with pytest.raises(InputError, match="not a colour"):
+        parse_color("#ff00f")
+
+
+def test_the_painted_pixels_of_a_png_are_exactly_the_holes(tmp_path):
+    Image.fromarray(painted_copy(photo(0))).save(tmp_path / "p.png")
+    valid = read_painted_mask(tmp_path / "p.png", MAGENTA)
+    assert np.array_equal(~valid, hole_mask() == 255)
+
+
+def test_a_painted_jpeg_drifts_but_its_strokes_are_found(tmp_path):
+    pixels = photo(0, size=(96, 128))
+    painted = pixels.copy()
+    painted[40:44, 10:110] = MAGENTA  # a 4-px stroke
+    painted[60:80, 20:40] = MAGENTA
+    Image.fromarray(painted).save(tmp_path / "p.jpg", quality=85)
+    drifted = np.asarray(Image.open(tmp_path / "p.jpg"), dtype=int)
+    assert np.abs(drifted[41:43, 12:108] - MAGENTA).max() > 0  # JPEG moved the colour
+    hole = ~read_painted_mask(tmp_path / "p.jpg", MAGENTA, tolerance=40)
+    truth = np.zeros((96, 128), bool)
+    truth[40:44, 10:110] = True
+    truth[60:80, 20:40] = True
+    assert hole[61:79, 21:39].all() and hole[41:43, 12:108].mean() > 0.95
+    assert not hole[grow_holes(~truth, 3)].any()  # nothing away from the paint
+
+
+def test_restore_with_painted_masks_fills_the_painted_pixels(inpainter, tmp_path):
+    src, painted = tmp_path / "in", tmp_path / "painted"
+    src.mkdir()
+    painted.mkdir()
+    pixels = photo(0)
+    Image.fromarray(pixels).save(src / "a.png")
+    Image.fromarray(painted_copy(pixels)).save(painted / "a.png")
+    out = tmp_path / "out"
+    report = run(inpainter, src, out, masks=painted, mask_color="#ff00ff")
+    assert report.count("restored") == 1
+    after = np.asarray(Image.open(out / "a.png"))
+    hole = hole_mask() == 255
+    assert np.array_equal(after[~hole], pixels[~hole])
+    assert (after[hole] != pixels[hole]).any()  # the painted pixels were filled
+    settings = json.loads((out / RUN_RECORD).read_text())["settings"]
+    assert settings["mask-color"] == "#ff00ff" and settings["color-tolerance"] == 40.0
+
+
+def test_mask_color_needs_mask_files_and_no_invert():
+    with pytest.raises(ConfigError, match="--mask-color reads painted copies"):
+        RestoreOptions(mask_from="alpha", mask_color="#f0f").validate()
+    with pytest.raises(ConfigError, match="--invert-mask does not apply"):
+        RestoreOptions(masks=Path("m"), mask_color="#f0f", invert_mask=True).validate()
