@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from detect_helpers import bright_detector, save_detector, scratched
 from PIL import Image
 from typer.testing import CliRunner
 
 from pconv_cli.cli import app
+from pconv_cli.detect import DEFAULT_DETECTOR_PATH
 from pconv_cli.inference import DEFAULT_MODEL_PATH
 
 runner = CliRunner()
@@ -146,6 +148,7 @@ def test_restore_shard_processes_only_its_share(checkpoint, tmp_path):
     assert (tmp_path / "out" / "failures-2-of-2.csv").is_file()
 
 
+@pytest.mark.skipif(DEFAULT_DETECTOR_PATH.is_file(), reason="a bundled detector is installed")
 def test_restore_without_masks_is_a_one_line_error(checkpoint, tmp_path):
     src, _ = make_folder(tmp_path)
     result = runner.invoke(app, ["restore", str(src), str(tmp_path / "out"), "--model",
@@ -373,3 +376,81 @@ def test_a_mask_that_is_mostly_hole_is_restored_with_a_warning_naming_invert_mas
     assert "b.png:" not in result.output  # an ordinary mask: no warning
     assert "restored with a warning" in result.output
     assert (tmp_path / "out" / "a.png").is_file()
+
+
+# ------------------------------------------------------- detected and painted masks
+
+
+@pytest.fixture(scope="module")
+def detector_ckpt(tmp_path_factory) -> Path:
+    return save_detector(tmp_path_factory.mktemp("det") / "bright.pt", bright_detector())
+
+
+def scratched_folder(root: Path) -> tuple[Path, np.ndarray]:
+    src = root / "in"
+    src.mkdir()
+    pixels, damage = scratched()
+    Image.fromarray(pixels).save(src / "a.png")
+    return src, damage
+
+
+def test_restore_without_masks_detects_them_says_so_and_keeps_them(checkpoint, detector_ckpt,
+                                                                   tmp_path):
+    src, damage = scratched_folder(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["restore", str(src), str(out), "--model", str(checkpoint),
+                                 "--detector", str(detector_ckpt), "--device", "cpu"],
+                           terminal_width=300)
+    assert result.exit_code == 0, result.output
+    notice = [line for line in result.output.splitlines() if "finding the damage" in line]
+    assert len(notice) == 1 and notice[0].startswith("no masks given: finding the damage with")
+    assert np.array_equal(np.asarray(Image.open(out / "_masks" / "a.png")) == 255, damage)
+    before, after = (np.asarray(Image.open(p)) for p in (src / "a.png", out / "a.png"))
+    assert np.array_equal(after[~damage], before[~damage])
+
+
+@pytest.mark.skipif(DEFAULT_DETECTOR_PATH.is_file(), reason="a bundled detector is installed")
+def test_restore_without_masks_or_detector_names_detector_in_one_line(checkpoint, tmp_path):
+    src, _ = scratched_folder(tmp_path)
+    result = runner.invoke(app, ["restore", str(src), str(tmp_path / "out"), "--model",
+                                 str(checkpoint)], terminal_width=300)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no masks given" in lines[0] and "--detector CKPT" in lines[0]
+    result = runner.invoke(app, ["restore", str(src), str(tmp_path / "out"), "--mask-from",
+                                 "detect"], terminal_width=300)
+    assert result.exit_code == 1
+    assert "no bundled detector is installed; pass --detector CKPT" in result.output
+
+
+def test_restore_with_masks_painted_into_a_jpeg(checkpoint, tmp_path):
+    src, painted = tmp_path / "in", tmp_path / "painted"
+    src.mkdir()
+    painted.mkdir()
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((48, 64, 3)) * 120 + 60).astype(np.uint8)
+    Image.fromarray(pixels).save(src / "a.png")
+    copy = pixels.copy()
+    copy[10:30, 12:40] = (255, 0, 255)
+    Image.fromarray(copy).save(painted / "a.jpg", quality=90)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["restore", str(src), str(out), "--masks", str(painted),
+                                 "--mask-color", "#ff00ff", "--grow-mask", "2", "--model",
+                                 str(checkpoint), "--concat"])
+    assert result.exit_code == 0, result.output
+    after = np.asarray(Image.open(out / "a.png"))
+    # Far from the paint every pixel is the input's; inside it the fill replaced them.
+    far = np.ones((48, 64), bool)
+    far[6:34, 8:44] = False
+    assert np.array_equal(after[far], pixels[far])
+    assert (after[12:28, 14:38] != pixels[12:28, 14:38]).any()
+    preview = np.asarray(Image.open(out / "_previews" / "a.png.jpg").convert("L"))
+    assert preview[:, 64:128][14:26, 16:36].min() > 200  # the mask panel: white = hole
+
+
+def test_a_mask_color_that_is_not_a_colour_is_one_line(checkpoint, tmp_path):
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--mask-color",
+                                             "pink-ish", "--model", str(checkpoint)))
+    assert result.exit_code == 1
+    assert "--mask-color 'pink-ish': not a colour" in result.output
