@@ -16,6 +16,7 @@ from pconv_cli.checkpoint import save_checkpoint
 from pconv_cli.cli import app
 from pconv_cli.cli.export import DEFAULT_OPSET as CLI_DEFAULT_OPSET
 from pconv_cli.core import PConvUNet, UNetConfig
+from pconv_cli.core.detector import DamageDetector, DetectorConfig
 from pconv_cli.errors import (
     CheckpointError,
     ConfigError,
@@ -25,6 +26,7 @@ from pconv_cli.errors import (
 )
 from pconv_cli.export import (
     DEFAULT_OPSET,
+    FP32_GOAL,
     CompositeModel,
     export_onnx,
     verification_inputs,
@@ -253,3 +255,57 @@ def test_a_missing_onnx_package_is_one_line_naming_what_to_install(checkpoint, t
     assert result.exit_code == 1
     assert "pip install onnx" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+# ------------------------------------------------------------------------ damage detectors
+
+
+@pytest.fixture(scope="module")
+def detector_export(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("detector")
+    torch.manual_seed(0)
+    model = DamageDetector(DetectorConfig(depth=3, width=4))
+    torch.nn.init.normal_(model.head.weight, std=1.0)  # outputs that vary with the input
+    ckpt = folder / "detector.pt"
+    save_checkpoint(ckpt, model.config, model.state_dict())
+    return ckpt, export_onnx(ckpt, folder / "detector.onnx")
+
+
+def test_detector_export_is_checked_at_two_sizes_and_batches(detector_export):
+    _, result = detector_export
+    assert result.kind == "detector"
+    assert [(c.batch, c.height, c.width) for c in result.checks] == [(1, 16, 16), (2, 8, 24)]
+    assert all(c.finite and c.max_abs_diff < FP32_GOAL for c in result.checks)
+
+
+def test_detector_graph_takes_an_image_and_gives_dynamic_probabilities(detector_export):
+    _, result = detector_export
+    proto = onnx.load(str(result.path))
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert proto.graph.output[0].name == "damage"
+    for value in (proto.graph.input[0], proto.graph.output[0]):
+        dims = [d.dim_param for d in value.type.tensor_type.shape.dim]
+        assert dims[0] and dims[2] and dims[3]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["model_kind"] == "detector" and meta["multiple"] == "8"
+    assert int(meta["tile_margin"]) >= DetectorConfig(depth=3, width=4).receptive_radius()
+
+
+def test_exported_detector_agrees_with_torch_at_a_third_size(detector_export):
+    ckpt, result = detector_export
+    from pconv_cli.checkpoint import load_detector
+    from pconv_cli.detect import OnnxDetector
+
+    model = load_detector(ckpt)
+    image = np.random.default_rng(5).random((3, 3, 40, 72), dtype=np.float32)
+    with torch.inference_mode():
+        expected = torch.sigmoid(model(torch.from_numpy(image))).numpy()
+    (got,) = OnnxDetector(result.path, "cpu").session.run(None, {"image": image})
+    assert got.shape == (3, 1, 40, 72)
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_an_exported_detector_is_not_taken_for_an_inpainter(detector_export):
+    _, result = detector_export
+    with pytest.raises(CheckpointError, match="expected inputs 'image' and 'mask'"):
+        OnnxInpainter(result.path, "cpu")
