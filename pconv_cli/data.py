@@ -160,6 +160,39 @@ def leave_stop_signals_to_the_trainer(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _file_index(n_files: int, seed: int, sample_id: int, offset: int = 0) -> int:
+    epoch, pos = divmod(sample_id, n_files)
+    order = np.random.default_rng([seed, _PICK, epoch]).permutation(n_files)
+    return int(order[(pos + offset) % n_files])
+
+
+def open_sample_photo(files: Sequence[Path], decoded: DecodedImages, seed: int,
+                      sample_id: int) -> tuple[Image.Image, int]:
+    """The photo of sample ``sample_id``: from a seeded permutation per epoch, so that every
+    photo is seen once an epoch. One that fails to decode is replaced by the next file in the
+    permutation; its index is returned (-1 if none failed) for the trainer to report once."""
+    skipped = -1
+    for offset in range(len(files)):
+        index = _file_index(len(files), seed, sample_id, offset)
+        try:
+            return decoded.open(files[index]), skipped
+        except InputError:
+            if skipped < 0:
+                skipped = index
+    raise InputError("no training image could be decoded")
+
+
+def native_crop(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
+    """A random size×size crop at the photo's own resolution (a photo smaller than ``size``
+    is rescaled as :func:`random_rescale_crop` does): what is 2 px wide stays 2 px wide."""
+    w, h = image.size
+    if min(w, h) < size:
+        return random_rescale_crop(image, size, rng)
+    x = int(rng.integers(0, w - size + 1))
+    y = int(rng.integers(0, h - size + 1))
+    return image.crop((x, y, x + size, y + size))
+
+
 @dataclass(frozen=True)
 class MaskSource:
     """Where training masks come from: mask files (white = hole) or the generator."""
@@ -207,25 +240,9 @@ class TrainingSamples(Dataset):
     def __len__(self) -> int:  # the stream is endless; this is one epoch
         return len(self.files)
 
-    def _file_index(self, sample_id: int, offset: int = 0) -> int:
-        n = len(self.files)
-        epoch, pos = divmod(sample_id, n)
-        order = np.random.default_rng([self.seed, _PICK, epoch]).permutation(n)
-        return int(order[(pos + offset) % n])
-
     def __getitem__(self, sample_id: int) -> dict:
         aug = np.random.default_rng([self.seed, _AUGMENT, sample_id])
-        skipped = -1
-        for offset in range(len(self.files)):
-            index = self._file_index(sample_id, offset)
-            try:
-                image = self.decoded.open(self.files[index])
-                break
-            except InputError:
-                if skipped < 0:
-                    skipped = index
-        else:
-            raise InputError("no training image could be decoded")
+        image, skipped = open_sample_photo(self.files, self.decoded, self.seed, sample_id)
         crop = random_rescale_crop(image, self.size, aug)
         if aug.random() < 0.5:
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

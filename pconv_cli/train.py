@@ -1,54 +1,49 @@
-"""Training (paper §4.2): Adam at 2e-4, then fine-tuning at 5e-5 with the encoder BN frozen.
+"""Training: the inpainting network (paper §4.2: Adam at 2e-4, then fine-tuning at 5e-5 with
+the encoder BN frozen) or the damage detector, on a folder of photographs.
 
-The loop reads top to bottom in :func:`train`. A run directory holds everything needed to
-watch, stop and resume a run:
+:func:`train` reads top to bottom: settings, data, model, optimizer, run directory, then the
+loop of :class:`_Trainer`. What differs between the two networks (model, data, loss terms,
+validation scores, sample grids) is behind :class:`pconv_cli.train_tasks.Task`. A run
+directory holds everything needed to watch, stop and resume a run:
 
     config.json   resolved settings           metrics.csv   one row per log / validation
-    last.pt       resumable checkpoint        best.pt       best validation PSNR
-    samples/      input|mask|output|composite|truth grids at every validation
+    last.pt       resumable checkpoint        best.pt       best validation score
+    samples/      a grid of validation inputs and outputs at every validation
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
-import hashlib
 import json
 import math
 import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .checkpoint import INPAINTER, load_checkpoint, save_checkpoint
-from .core import InpaintingLoss, PConvUNet, UNetConfig, composite, freeze_encoder_bn
+from .checkpoint import load_checkpoint, save_checkpoint
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, TrainingError
 from .fileio import atomic_write_text
-from .masks import MaskParams
 from .train_config import SHAPE_KEYS, TrainConfig
+from .train_tasks import Task, make_task, same_weight_shapes, unwrap
+
+__all__ = ["TrainConfig", "WeightAverage", "bundle_weights", "same_weight_shapes", "train"]
 
 
-def same_weight_shapes(a: UNetConfig, b: UNetConfig) -> bool:
-    """Whether the weights of one model load into the other (its decoder_renorm aside)."""
-    return dataclasses.replace(a, decoder_renorm=b.decoder_renorm) == b
-
-
-METRIC_COLUMNS = [
-    "step", "phase", "kind", "total", "valid", "hole", "perceptual", "style_out",
-    "style_comp", "tv", "lr", "images_per_s", "val_psnr", "val_ssim",
-]
-LOSS_TERMS = ["total", "valid", "hole", "perceptual", "style_out", "style_comp", "tv"]
+def metric_columns(task: Task) -> list[str]:
+    """metrics.csv's header: the task's loss terms and validation scores."""
+    return ["step", "phase", "kind", *task.loss_terms, "lr", "images_per_s",
+            *(f"val_{name}" for name in task.score_names)]
 
 
 class Reporter(Protocol):
@@ -58,7 +53,7 @@ class Reporter(Protocol):
     def step(
         self, step: int, phase: str, losses: dict[str, float], images_per_s: float
     ) -> None: ...
-    def validation(self, step: int, psnr: float, ssim: float, best: bool) -> None: ...
+    def validation(self, step: int, text: str, best: bool) -> None: ...
     def message(self, text: str) -> None: ...
     def finish(self, summary: dict[str, Any]) -> None: ...
 
@@ -113,7 +108,8 @@ def lr_of(step: int, config: TrainConfig) -> float:
 def resolve_resume(run_dir: str | os.PathLike, overrides: dict[str, Any]) -> TrainConfig:
     """The config of a run to resume, with ``overrides`` (e.g. longer schedules) applied.
 
-    Shape settings (depth, width, size) cannot change: the weights would not fit.
+    The task and the shape settings (depth, width, size) cannot change: the weights would
+    not fit.
     """
     run = Path(run_dir)
     cfg_path, last = run / "config.json", run / "last.pt"
@@ -144,8 +140,9 @@ def _write_config(run: Path, config: TrainConfig) -> None:
 class _MetricsLog:
     """metrics.csv: appended row by row; on resume, rows past the checkpoint are dropped."""
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None) -> None:
         self.path = path
+        self.columns = columns
         if resume_step is not None and path.is_file():
             with path.open(newline="") as handle:
                 rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_step]
@@ -155,14 +152,14 @@ class _MetricsLog:
 
     def _rewrite(self, rows: list[dict]) -> None:
         with self.path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, METRIC_COLUMNS)
+            writer = csv.DictWriter(handle, self.columns)
             writer.writeheader()
             writer.writerows(rows)
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, METRIC_COLUMNS).writerow(
-                {k: _fmt(row.get(k, "")) for k in METRIC_COLUMNS}
+            csv.DictWriter(handle, self.columns).writerow(
+                {k: _fmt(row.get(k, "")) for k in self.columns}
             )
 
 
@@ -189,18 +186,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _unwrap(model: torch.nn.Module) -> PConvUNet:
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
-
-
 def _save(
     path: Path, model: torch.nn.Module, config: TrainConfig, step: int, *,
     optimizer: torch.optim.Optimizer | None = None,
     scaler: torch.amp.GradScaler | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    net = _unwrap(model)
+    net = unwrap(model)
     train_state: dict[str, Any] = {
         "step": step,
         "phase": phase_of(min(step, max(config.total_steps - 1, 0)), config),
@@ -222,14 +214,14 @@ class WeightAverage:
     entry of the state dict (integer buffers are copied). With a small batch and a constant
     learning rate the weights of one step are noisy; their average is what validation,
     ``best.pt`` and the bundled model use. (``torch.optim.swa_utils.AveragedModel`` does the
-    same arithmetic but wraps the module, so its state dict would not load into a
-    ``PConvUNet``; a plain state dict keeps checkpoints one format.)
+    same arithmetic but wraps the module, so its state dict would not load into the
+    network; a plain state dict keeps checkpoints one format.)
     """
 
     def __init__(self, model: torch.nn.Module, decay: float,
                  state: dict[str, torch.Tensor] | None = None) -> None:
         self.decay = decay
-        current = _unwrap(model).state_dict()
+        current = unwrap(model).state_dict()
         source = state if state is not None else current
         if set(source) != set(current):
             raise CheckpointError("the saved weight average does not fit the model")
@@ -241,56 +233,15 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        for k, v in _unwrap(model).state_dict().items():
+        for k, v in unwrap(model).state_dict().items():
             if v.is_floating_point():
                 self.state[k].lerp_(v.detach().float(), 1.0 - self.decay)
             else:
                 self.state[k].copy_(v)
 
-    def load_into(self, model: PConvUNet) -> PConvUNet:
+    def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
         model.load_state_dict(self.state)
         return model
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
-
-
-@torch.no_grad()
-def validate(
-    model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, device: torch.device,
-    batch_size: int,
-) -> tuple[float, float, torch.Tensor]:
-    """Mean PSNR / SSIM of the composite over the validation set, and the outputs."""
-    net = _unwrap(model)
-    was_training = net.training
-    net.eval()
-    outputs = []
-    for i in range(0, len(images), batch_size):
-        img = images[i : i + batch_size].to(device)
-        msk = masks[i : i + batch_size].to(device)
-        outputs.append(net(img, msk).clamp(0, 1).float().cpu())
-    net.train(was_training)
-    out = torch.cat(outputs)
-    comp = composite(images, out, masks)
-    truth_np = images.permute(0, 2, 3, 1).numpy()
-    comp_np = comp.permute(0, 2, 3, 1).numpy()
-    from .metrics import psnr, ssim
-
-    psnrs = [min(psnr(c, t), 100.0) for c, t in zip(comp_np, truth_np, strict=True)]
-    ssims = [ssim(c, t) for c, t in zip(comp_np, truth_np, strict=True)]
-    return float(np.mean(psnrs)), float(np.mean(ssims)), out
-
-
-def sample_grid(images: torch.Tensor, masks: torch.Tensor, outputs: torch.Tensor) -> np.ndarray:
-    """Rows of input (holes white) | mask (white = hole) | output | composite | truth."""
-    masked_input = images * masks + (1 - masks)
-    mask_rgb = (1 - masks).expand_as(images)
-    comp = composite(images, outputs, masks)
-    rows = [torch.cat([masked_input[i], mask_rgb[i], outputs[i], comp[i], images[i]], dim=2)
-            for i in range(len(images))]
-    grid = torch.cat(rows, dim=1).clamp(0, 1)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,48 +271,29 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _autocast(device: torch.device, amp: str):
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _first_bad_term(terms: dict[str, torch.Tensor]) -> str | None:
-    for name in LOSS_TERMS[1:] + ["total"]:
+def _first_bad_term(terms: dict[str, torch.Tensor], names: tuple[str, ...]) -> str | None:
+    for name in [*names[1:], names[0]]:  # the term that went bad first, then their total
         if not bool(torch.isfinite(terms[name]).all()):
             return name
     return None
-
-
-def _fingerprint(*tensors: torch.Tensor) -> str:
-    digest = hashlib.sha256()
-    for t in tensors:
-        digest.update(t.contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _batches(loader: DataLoader) -> Iterator[dict]:
     yield from loader
 
 
-def train(
-    config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None
-) -> dict[str, Any]:
-    """Run (or resume) training as ``config`` says; returns a summary dict."""
-    from .data import (
-        MaskSource,
-        StepSampler,
-        TrainingSamples,
-        find_training_images,
-        leave_stop_signals_to_the_trainer,
-        load_validation_set,
-        split_validation,
-    )
+def _split_files(config: TrainConfig) -> tuple[list[Path], list[Path]]:
+    """Training and validation images: --data and --val-data, or a hold-out of --data."""
+    from .data import find_training_images, split_validation
 
-    reporter = reporter or _SilentReporter()
-    config.validate()
-    ddp = _init_distributed(config.device)
+    files = find_training_images(config.data)
+    if config.val_data:
+        return files, find_training_images(config.val_data)[: config.val_max_images]
+    return split_validation(files, config.val_fraction, config.seed,
+                            max_images=config.val_max_images)
+
+
+def _device_of(config: TrainConfig, ddp: _Dist) -> torch.device:
     device = resolve_device(config.device)
     if device.type == "cuda" and ddp.enabled:
         device = torch.device("cuda", ddp.local_rank)
@@ -373,73 +305,268 @@ def train(
         )
     if config.amp == "fp16" and device.type != "cuda":
         raise ConfigError("--amp fp16 needs a CUDA GPU; use --amp bf16 on the CPU")
-    run = Path(config.out)
-    notes: list[str] = []
-    if config.sync_bn and not ddp.enabled:
-        notes.append("--sync-bn has no effect in a single process (it is for torchrun)")
+    return device
 
-    # Data ------------------------------------------------------------------------------
-    files = find_training_images(config.data)
-    if config.val_data:
-        train_files = files
-        val_files = find_training_images(config.val_data)[: config.val_max_images]
-    else:
-        train_files, val_files = split_validation(files, config.val_fraction, config.seed,
-                                                  max_images=config.val_max_images)
-    mask_params = MaskParams(**{k: tuple(v) if isinstance(v, list) else v
-                                 for k, v in config.mask_params.items()})
-    mask_source = MaskSource.from_folder(config.masks, mask_params)
-    dataset = TrainingSamples(train_files, config.size, mask_source, config.seed)
-    val_images, val_masks, val_used = load_validation_set(val_files, config.size, mask_params,
-                                                   config.seed)
 
-    # Model, loss, optimizer --------------------------------------------------------------
-    torch.manual_seed(config.seed)  # the initial weights; data randomness is seeded per sample
-    model = PConvUNet(config.model_config())
-    val_fingerprint = _fingerprint(val_images, val_masks)
-    start_step, best_psnr = 0, -math.inf
-    last_path = run / "last.pt"
-    ckpt = None
+@dataclass
+class _Start:
+    """Where a run starts: its step, best score so far, and the checkpoint resumed from."""
+
+    step: int = 0
+    best: float = -math.inf
+    checkpoint: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _load_start(task: Task, config: TrainConfig, model: torch.nn.Module, resume: bool,
+                val_fingerprint: str) -> _Start:
+    """Load last.pt into ``model`` to resume, or the weights of --from; say what was done."""
+    run, start = Path(config.out), _Start()
     if resume:
-        ckpt = load_checkpoint(last_path)
-        if not same_weight_shapes(ckpt.model_config, config.model_config()):
+        last_path = run / "last.pt"
+        ckpt = load_checkpoint(last_path).expect(task.checkpoint_kind, last_path)
+        if not task.weights_fit(ckpt.model_config):
             raise ConfigError(f"{last_path}: model shape differs from the run's config.json")
         model.load_state_dict({k: v.float() for k, v in ckpt.model_state.items()})
-        start_step = int(ckpt.train.get("step", 0))
-        if start_step >= config.total_steps:
+        start.step, start.checkpoint = int(ckpt.train.get("step", 0)), ckpt
+        if start.step >= config.total_steps:
             raise ConfigError(
-                f"{run} is at step {start_step} and its schedule ends at step "
+                f"{run} is at step {start.step} and its schedule ends at step "
                 f"{config.total_steps}: nothing to train (give a longer --steps or "
                 "--finetune-steps)"
             )
-        best_psnr = float(ckpt.train.get("best_psnr", -math.inf))
+        start.best = float(ckpt.train.get(f"best_{task.best_score}", -math.inf))
         if ckpt.train.get("val_fingerprint") != val_fingerprint:
             # Scores on another validation set (new --val-data, or a pconv that draws its
-            # validation masks differently) do not compare: best.pt starts over.
-            best_psnr = -math.inf
-            notes.append("validation set differs from the one before: best.pt starts over")
+            # validation masks or damage differently) do not compare: best.pt starts over.
+            start.best = -math.inf
+            start.notes.append("validation set differs from the one before: best.pt starts over")
     elif config.init_from:
-        source = load_checkpoint(config.init_from).expect(INPAINTER, config.init_from)
-        if not same_weight_shapes(source.model_config, config.model_config()):
+        source = load_checkpoint(config.init_from).expect(task.checkpoint_kind, config.init_from)
+        if not task.weights_fit(source.model_config):
             raise ConfigError(
                 f"--from {config.init_from}: its model ({source.model_config.depth} layers, "
                 f"width {source.model_config.width}) differs from --depth {config.depth} "
                 f"--width {config.width}"
             )
         model.load_state_dict({k: v.float() for k, v in source.inference_state.items()})
-        notes.append(f"weights from {config.init_from}")
+        start.notes.append(f"weights from {config.init_from}")
+    return start
+
+
+def _open_run_directory(run: Path, config: TrainConfig, task: Task, resume_step: int | None,
+                        notes: list[str]) -> tuple[_MetricsLog, Any]:
+    """config.json, metrics.csv, samples/ and TensorBoard's writer (None without it)."""
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "samples").mkdir(exist_ok=True)
+    _write_config(run, config)
+    log = _MetricsLog(run / "metrics.csv", metric_columns(task), resume_step)
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return log, SummaryWriter(str(run / "tensorboard"))
+    except Exception:  # tensorboard is optional
+        notes.append("TensorBoard not installed: metrics.csv only")
+        return log, None
+
+
+@dataclass
+class _Trainer:
+    """The state of a run in progress, and what one step, one log line, one validation and one
+    save do with it. Only rank 0 has a ``log``: it alone writes the run directory."""
+
+    config: TrainConfig
+    task: Task
+    ddp: _Dist
+    device: torch.device
+    model: torch.nn.Module
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    average: WeightAverage | None
+    scored_model: torch.nn.Module  # what validation scores and best.pt keeps
+    reporter: Reporter
+    step: int
+    best: float
+    val_fingerprint: str
+    log: _MetricsLog | None = None
+    writer: Any = None
+    step_model: torch.nn.Module | None = None  # the model wrapped for the current phase
+    interval: dict[str, float] = field(default_factory=dict)
+    interval_steps: int = 0
+    interval_start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def run(self) -> Path:
+        return Path(self.config.out)
+
+    def save_last(self) -> None:
+        if self.ddp.is_main:
+            extra = {f"best_{self.task.best_score}": self.best,
+                     "val_fingerprint": self.val_fingerprint}
+            if self.average is not None:
+                extra["ema_model"] = self.average.state
+            _save(self.run / "last.pt", self.model, self.config, self.step,
+                  optimizer=self.optimizer, scaler=self.scaler, extra=extra)
+
+    def enter_phase(self, phase: str) -> None:
+        """Set the phase's learning rate and what the task changes for it; wrap the model.
+
+        DDP records, when it wraps a model, which parameters need gradients and waits for
+        exactly those in every backward pass: it wraps the model after fine-tuning freezes
+        the encoder BatchNorm, and again at a phase switch in the middle of a run.
+        """
+        self.step_model = None  # the old wrapper goes first, with its gradient hooks
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_of(self.step, self.config)
+        change = self.task.enter_phase(self.model, phase)
+        if change:
+            self.reporter.message(f"step {self.step}: {change}")
+        wrapped: torch.nn.Module = self.model
+        if self.ddp.enabled:
+            wrapped = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.step_model = torch.compile(wrapped) if self.config.compile else wrapped
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        try:
+            terms = self.task.step_losses(self.step_model, self.criterion, batch, self.device)
+            bad_term = _first_bad_term(terms, self.task.loss_terms)
+            if bad_term is not None:
+                raise TrainingError(
+                    f"step {self.step}: loss term '{bad_term}' is "
+                    f"{float(terms[bad_term].detach()):g}; stopped without saving — "
+                    f"{self.run / 'last.pt'} holds the last good state (try a lower --lr or "
+                    "--amp none)"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(terms["total"]).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.average is not None:
+                self.average.update(self.model)
+        except torch.OutOfMemoryError:
+            raise TrainingError(
+                f"out of GPU memory at step {self.step} (batch {self.config.batch_size}, size "
+                f"{self.config.size}): try a smaller --batch-size, --amp bf16/fp16 or a "
+                "smaller --size"
+            ) from None
+        self.step += 1
+        return terms
+
+    def record(self, terms: dict[str, torch.Tensor]) -> None:
+        """Add a step's loss terms to the interval; log their means every --log-every."""
+        for k in self.task.loss_terms:
+            self.interval[k] = self.interval.get(k, 0.0) + float(terms[k].detach())
+        self.interval_steps += 1
+        if self.step % self.config.log_every and self.step != self.config.total_steps:
+            return
+        elapsed = time.perf_counter() - self.interval_start
+        ips = (self.interval_steps * self.config.batch_size * self.ddp.world_size
+               / max(elapsed, 1e-9))
+        means = {k: v / self.interval_steps for k, v in self.interval.items()}
+        phase = phase_of(self.step - 1, self.config)
+        if self.log is not None:
+            self.log.append({"step": self.step, "phase": phase, "kind": "train", **means,
+                             "lr": lr_of(self.step - 1, self.config), "images_per_s": ips})
+        if self.writer is not None:
+            for k, v in means.items():
+                self.writer.add_scalar(f"loss/{k}", v, self.step)
+        self.reporter.step(self.step, phase, means, ips)
+        self.interval, self.interval_steps = {}, 0
+        self.interval_start = time.perf_counter()
+
+    def validate(self) -> None:
+        """Score the (averaged) weights, keep best.pt, save the sample grid (rank 0)."""
+        if self.average is not None:
+            self.average.load_into(self.scored_model)
+        result = self.task.validate(self.scored_model, self.device)
+        score = result.scores[self.task.best_score]
+        improved = score > self.best
+        val_row = {f"val_{k}": v for k, v in result.scores.items()}
+        if improved:
+            self.best = score
+            _save(self.run / "best.pt", self.scored_model, self.config, self.step,
+                  extra=val_row)
+        from PIL import Image
+
+        Image.fromarray(result.grid).save(self.run / "samples" / f"step_{self.step:06d}.png")
+        if self.log is not None:
+            self.log.append({"step": self.step, "phase": phase_of(self.step - 1, self.config),
+                             "kind": "val", **val_row})
+        if self.writer is not None:
+            for k, v in result.scores.items():
+                self.writer.add_scalar(f"val/{k}", v, self.step)
+        self.reporter.validation(self.step, self.task.describe(result.scores), improved)
+
+    def run_loop(self, batches: Iterator[dict], stop: _StopRequest,
+                 train_files: list[Path]) -> tuple[str, str | None]:
+        """Train to the end of the schedule or a stop signal; returns (why it stopped,
+        the signal's name or None)."""
+        reported_bad: set[int] = set()
+        phase: str | None = None
+        config = self.config
+        while self.step < config.total_steps:
+            if phase_of(self.step, config) != phase:
+                phase = phase_of(self.step, config)
+                self.enter_phase(phase)
+            batch = next(batches)
+            for bad in batch["skipped"].tolist():
+                if bad >= 0 and bad not in reported_bad:
+                    reported_bad.add(bad)
+                    self.reporter.message(f"skipped unreadable image {train_files[bad]}")
+            self.record(self.train_step(batch))
+            if self.ddp.is_main and (self.step % config.val_every == 0
+                                     or self.step == config.total_steps):
+                self.validate()
+            if self.step % config.save_every == 0 or self.step == config.total_steps:
+                self.save_last()
+            if stop.signal is not None:
+                self.save_last()
+                name = signal.Signals(stop.signal).name
+                return f"stopped by {name}", name
+        return "finished", None
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Run (or resume) training as ``config`` says; returns a summary dict."""
+    from .data import StepSampler, leave_stop_signals_to_the_trainer
+
+    reporter = reporter or _SilentReporter()
+    config.fill_defaults()
+    config.validate()
+    task = make_task(config)
+    ddp = _init_distributed(config.device)
+    device = _device_of(config, ddp)
+    run = Path(config.out)
+    notes: list[str] = []
+    if config.sync_bn and not ddp.enabled:
+        notes.append("--sync-bn has no effect in a single process (it is for torchrun)")
+
+    # Data ------------------------------------------------------------------------------
+    train_files, val_files = _split_files(config)
+    dataset = task.training_samples(train_files)
+    val_used = task.load_validation(val_files)
+    val_fingerprint = task.validation_fingerprint()
+
+    # Model, loss, optimizer --------------------------------------------------------------
+    torch.manual_seed(config.seed)  # the initial weights; data randomness is seeded per sample
+    model = task.build_model()
+    start = _load_start(task, config, model, resume, val_fingerprint)
+    notes += start.notes
     if config.sync_bn and ddp.enabled:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-
-    criterion = InpaintingLoss(config.loss_weights(), vgg_weights=config.vgg_weights).to(device)
-    if not config.loss_weights().needs_vgg:
-        notes.append("pixel losses only (perceptual and style weights 0): no VGG-16")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr_of(start_step, config))
+    criterion = task.build_loss().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr_of(start.step, config))
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+    ckpt = start.checkpoint
     if ckpt is not None:
         if "optimizer" in ckpt.train:
             optimizer.load_state_dict(ckpt.train["optimizer"])
@@ -448,194 +575,62 @@ def train(
         _set_rng_state(ckpt.train.get("rng", {}))
 
     average: WeightAverage | None = None
-    scored_model: torch.nn.Module = model  # what validation scores and best.pt keeps
+    scored_model: torch.nn.Module = model
     if config.ema_decay > 0:
         saved_average = ckpt.train.get("ema_model") if ckpt is not None else None
         average = WeightAverage(model, config.ema_decay, saved_average)
-        scored_model = PConvUNet(config.model_config()).to(device).eval()
+        scored_model = task.build_model().to(device).eval()
         notes.append(f"weight average, decay {config.ema_decay:g}"
-                     + (f", from step {start_step}" if saved_average is None and start_step
+                     + (f", from step {start.step}" if saved_average is None and start.step
                         else ""))
 
     # Run directory -----------------------------------------------------------------------
-    writer = None
-    log: _MetricsLog | None = None
-    if ddp.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "samples").mkdir(exist_ok=True)
-        _write_config(run, config)
-        log = _MetricsLog(run / "metrics.csv", start_step if resume else None)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(run / "tensorboard"))
-        except Exception:  # tensorboard is optional
-            notes.append("TensorBoard not installed: metrics.csv only")
-    notes.append(f"{len(train_files)} training images, {len(val_used)} validation images "
-                 f"× {len(val_images) // len(val_used)} hole-ratio bands")
+    log, writer = (_open_run_directory(run, config, task, start.step if resume else None, notes)
+                   if ddp.is_main else (None, None))
+    notes.append(f"{len(train_files)} training images, {len(val_used)} validation images")
+    notes += task.notes()
     notes.append(f"device {device}" + (f", {ddp.world_size} processes" if ddp.enabled else ""))
-    reporter.start(config, start_step, notes)
+    reporter.start(config, start.step, notes)
 
     loader = DataLoader(
         dataset,
         batch_size=config.batch_size,
-        sampler=StepSampler(start_step, config.batch_size, ddp.rank, ddp.world_size),
+        sampler=StepSampler(start.step, config.batch_size, ddp.rank, ddp.world_size),
         num_workers=config.workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
         prefetch_factor=4 if config.workers > 0 else None,
         worker_init_fn=leave_stop_signals_to_the_trainer,
     )
-
-    reported_bad: set[int] = set()
-    interval: dict[str, float] = {k: 0.0 for k in LOSS_TERMS}
-    interval_steps, interval_start = 0, time.perf_counter()
-    step = start_step
-    phase: str | None = None
-    step_model: torch.nn.Module = model  # what the training step calls; set by enter_phase
-    stop_reason, stop_signal = "finished", None
+    trainer = _Trainer(config, task, ddp, device, model, criterion, optimizer, scaler, average,
+                       scored_model, reporter, start.step, start.best, val_fingerprint, log,
+                       writer)
     started = time.perf_counter()
-
-    def save_last() -> None:
-        if ddp.is_main:
-            extra = {"best_psnr": best_psnr, "val_fingerprint": val_fingerprint}
-            if average is not None:
-                extra["ema_model"] = average.state
-            _save(last_path, model, config, step, optimizer=optimizer, scaler=scaler,
-                  extra=extra)
-
-    def enter_phase(new_phase: str) -> torch.nn.Module:
-        """Set the phase's learning rate and frozen layers; return the model to step.
-
-        DDP records, when it wraps a model, which parameters need gradients and waits for
-        exactly those in every backward pass: it wraps the model after the freeze, and again
-        at a phase switch in the middle of a run.
-        """
-        for group in optimizer.param_groups:
-            group["lr"] = config.finetune_lr if new_phase == "finetune" else config.lr
-        if new_phase == "finetune":
-            freeze_encoder_bn(model)
-            reporter.message(f"step {step}: fine-tuning at lr {config.finetune_lr:g}, encoder "
-                             "BatchNorm frozen")
-        wrapped: torch.nn.Module = model
-        if ddp.enabled:
-            wrapped = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None
-            )
-        if config.compile:
-            wrapped = torch.compile(wrapped)
-        return wrapped
-
     with _StopRequest() as stop:
         batches = _batches(loader)
         try:
-            while step < config.total_steps:
-                if phase_of(step, config) != phase:
-                    phase = phase_of(step, config)
-                    step_model = model  # the old wrapper goes first, with its gradient hooks
-                    step_model = enter_phase(phase)
-                batch = next(batches)
-                for bad in batch["skipped"].tolist():
-                    if bad >= 0 and bad not in reported_bad:
-                        reported_bad.add(bad)
-                        reporter.message(f"skipped unreadable image {train_files[bad]}")
-                image = batch["image"].to(device, non_blocking=True)
-                mask = batch["mask"].to(device, non_blocking=True)
-                if config.channels_last:
-                    image = image.contiguous(memory_format=torch.channels_last)
-                    mask = mask.contiguous(memory_format=torch.channels_last)
-
-                try:
-                    with _autocast(device, config.amp):
-                        output = step_model(image, mask)
-                    terms = criterion(output.float(), image, mask)
-                    bad_term = _first_bad_term(terms)
-                    if bad_term is not None:
-                        raise TrainingError(
-                            f"step {step}: loss term '{bad_term}' is "
-                            f"{float(terms[bad_term].detach()):g}; stopped without saving — "
-                            f"{last_path} holds the last good state (try a lower --lr or "
-                            "--amp none)"
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(terms["total"]).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    if average is not None:
-                        average.update(model)
-                except torch.OutOfMemoryError:
-                    raise TrainingError(
-                        f"out of GPU memory at step {step} (batch {config.batch_size}, size "
-                        f"{config.size}): try a smaller --batch-size, --amp bf16/fp16 or a "
-                        "smaller --size"
-                    ) from None
-                step += 1
-
-                for k in LOSS_TERMS:
-                    interval[k] += float(terms[k].detach())
-                interval_steps += 1
-                if step % config.log_every == 0 or step == config.total_steps:
-                    elapsed = time.perf_counter() - interval_start
-                    ips = interval_steps * config.batch_size * ddp.world_size / max(elapsed, 1e-9)
-                    means = {k: v / interval_steps for k, v in interval.items()}
-                    if log is not None:
-                        log.append({"step": step, "phase": phase_of(step - 1, config),
-                                    "kind": "train", **means, "lr": lr_of(step - 1, config),
-                                    "images_per_s": ips})
-                    if writer is not None:
-                        for k, v in means.items():
-                            writer.add_scalar(f"loss/{k}", v, step)
-                    reporter.step(step, phase_of(step - 1, config), means, ips)
-                    interval = {k: 0.0 for k in LOSS_TERMS}
-                    interval_steps, interval_start = 0, time.perf_counter()
-
-                if ddp.is_main and (step % config.val_every == 0 or step == config.total_steps):
-                    if average is not None:
-                        average.load_into(scored_model)
-                    v_psnr, v_ssim, v_out = validate(scored_model, val_images, val_masks,
-                                                     device, config.batch_size)
-                    improved = v_psnr > best_psnr
-                    if improved:
-                        best_psnr = v_psnr
-                        _save(run / "best.pt", scored_model, config, step,
-                              extra={"val_psnr": v_psnr, "val_ssim": v_ssim})
-                    from PIL import Image
-
-                    grid = sample_grid(val_images[:4], val_masks[:4], v_out[:4])
-                    Image.fromarray(grid).save(run / "samples" / f"step_{step:06d}.png")
-                    if log is not None:
-                        log.append({"step": step, "phase": phase_of(step - 1, config),
-                                    "kind": "val", "val_psnr": v_psnr, "val_ssim": v_ssim})
-                    if writer is not None:
-                        writer.add_scalar("val/psnr", v_psnr, step)
-                        writer.add_scalar("val/ssim", v_ssim, step)
-                    reporter.validation(step, v_psnr, v_ssim, improved)
-
-                if step % config.save_every == 0 or step == config.total_steps:
-                    save_last()
-                if stop.signal is not None:
-                    stop_signal = signal.Signals(stop.signal).name
-                    stop_reason = f"stopped by {stop_signal}"
-                    save_last()
-                    break
+            stop_reason, stop_signal = trainer.run_loop(batches, stop, train_files)
         except KeyboardInterrupt:  # a second Ctrl-C, in the middle of a step
             stop_reason, stop_signal = "interrupted", "SIGINT"
-            save_last()
+            trainer.save_last()
         finally:
             if writer is not None:
                 writer.close()
             del batches
 
+    best = trainer.best if trainer.best > -math.inf else None
     summary = {
         "run": str(run),
+        "task": config.task,
         "stopped": stop_reason,
         "signal": stop_signal,  # the signal that stopped the run early, if one did
         "training_images": len(train_files),
         "validation_images": len(val_used),
-        "start_step": start_step,
-        "step": step,
+        "start_step": start.step,
+        "step": trainer.step,
         "total_steps": config.total_steps,
-        "best_val_psnr": best_psnr if best_psnr > -math.inf else None,
+        "best_metric": task.best_score,  # the validation score best.pt maximises
+        f"best_val_{task.best_score}": best,
         "seconds": time.perf_counter() - started,
         "pconv_version": __version__,
     }
@@ -665,8 +660,8 @@ def bundle_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Non
     ckpt = load_checkpoint(checkpoint)
     if not ckpt.model_state:
         raise CheckpointError(f"{checkpoint}: no weights")
-    meta = {k: ckpt.train[k] for k in ("step", "val_psnr", "val_ssim", "best_psnr")
-            if k in ckpt.train}
+    meta = {k: v for k, v in ckpt.train.items()
+            if k == "step" or k.startswith(("val_", "best_")) and k != "val_fingerprint"}
     meta["config"] = ckpt.train.get("config", {})
     meta["weights"] = "average" if "ema_model" in ckpt.train else "last step"
     save_checkpoint(out, ckpt.model_config, ckpt.inference_state, train=meta, half=True)

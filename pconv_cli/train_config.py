@@ -2,23 +2,29 @@
 
 ``pconv train`` takes its option defaults from :class:`TrainConfig`, so ``--help`` shows them
 without loading torch, and every default is written once, here (the loss weights in
-:mod:`pconv_cli.loss_weights`).
+:mod:`pconv_cli.loss_weights`; the detector's shape in ``DetectorConfig``, read when a run
+starts).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .loss_weights import LossWeights
+from .loss_weights import DetectionLossWeights, LossWeights
 
 if TYPE_CHECKING:
     from .core import UNetConfig
+    from .core.detector import DetectorConfig
 
-# Settings that fix the shape of the model: a resumed run must keep them.
-SHAPE_KEYS = ("depth", "width", "size")
+# Settings a resumed run must keep: the shape of the model, and what it learns.
+SHAPE_KEYS = ("task", "depth", "width", "size")
+TASKS = ("inpaint", "detect")  # fill holes (PConvUNet) or find damage (DamageDetector)
+# The inpainting network trained at 256²: the paper's 512² one (UNetConfig's) less a layer.
+INPAINT_DEPTH, INPAINT_WIDTH = 7, 64
 AMP_MODES = ("none", "bf16", "fp16")
 DECODER_RENORMS = ("branch", "paper")  # the choices of UNetConfig.decoder_renorm
 
@@ -27,6 +33,7 @@ DECODER_RENORMS = ("branch", "paper")  # the choices of UNetConfig.decoder_renor
 class TrainConfig:
     """Every setting of a run; the defaults are the paper's where it gives one."""
 
+    task: str = "inpaint"  # one of TASKS
     data: str = ""
     out: str = ""
     val_data: str | None = None
@@ -36,9 +43,10 @@ class TrainConfig:
     val_max_images: int = 16
     masks: str | None = None
     mask_params: dict = field(default_factory=dict)  # MaskParams fields for generated masks
-    # model
-    depth: int = 7
-    width: int = 64
+    # model; depth and width None: the task's own (INPAINT_*, or DetectorConfig's defaults),
+    # filled in when the run starts so that config.json records the numbers
+    depth: int | None = None
+    width: int | None = None
     size: int = 256
     init_from: str | None = None
     # How decoder layers rescale windows with holes (UNetConfig.decoder_renorm); it changes no
@@ -47,6 +55,13 @@ class TrainConfig:
     # loss
     loss: dict = field(default_factory=lambda: LossWeights().to_dict())
     vgg_weights: str | None = None
+    # detection: damage synthesised on the clean images (pconv_cli.detection_data)
+    # Film-artefact folder; None: $PCONV_DAMAGE_ARTEFACTS when the run starts, else "" (the run
+    # records which): procedural damage only.
+    artefacts: str | None = None
+    clean_fraction: float = 0.1  # of the training samples left without damage
+    detection_loss: dict = field(default_factory=lambda: DetectionLossWeights().to_dict())
+    damage_version: int | None = None  # the synthesiser's GENERATOR_VERSION, set at the start
     # schedule
     steps: int = 100_000
     lr: float = 2e-4
@@ -71,15 +86,52 @@ class TrainConfig:
     def total_steps(self) -> int:
         return self.steps + self.finetune_steps
 
+    @property
+    def detects(self) -> bool:
+        return self.task == "detect"
+
+    def fill_defaults(self) -> None:
+        """Settings left to the run's start: the task's model shape, the artefact folder of a
+        detection run and the synthesiser's version. Loads torch for a detector's shape."""
+        if self.task not in TASKS:
+            raise ConfigError(f"--task {self.task!r}: one of {', '.join(TASKS)}")
+        if self.depth is None or self.width is None:
+            if self.detects:
+                from .core.detector import DetectorConfig
+
+                depth, width = DetectorConfig().depth, DetectorConfig().width
+            else:
+                depth, width = INPAINT_DEPTH, INPAINT_WIDTH
+            self.depth = depth if self.depth is None else self.depth
+            self.width = width if self.width is None else self.width
+        if self.detects:
+            from .damage import GENERATOR_VERSION
+            from .damage.artefacts import ARTEFACTS_ENV
+
+            if self.artefacts is None:
+                self.artefacts = os.environ.get(ARTEFACTS_ENV) or ""
+            if self.damage_version is None:
+                self.damage_version = GENERATOR_VERSION
+
     def model_config(self) -> UNetConfig:
         from .core import UNetConfig
 
         return UNetConfig(depth=self.depth, width=self.width, decoder_renorm=self.decoder_renorm)
 
+    def detector_config(self) -> DetectorConfig:
+        from .core.detector import DetectorConfig
+
+        return DetectorConfig(depth=self.depth, width=self.width)
+
     def loss_weights(self) -> LossWeights:
         return LossWeights(**self.loss)
 
+    def detection_loss_weights(self) -> DetectionLossWeights:
+        return DetectionLossWeights(**self.detection_loss)
+
     def validate(self) -> None:
+        """Refuse bad settings in one line each; call after :meth:`fill_defaults`."""
+        self._validate_task()
         multiple = 2**self.depth
         if self.size % multiple:
             from .core.network import nearest_valid_size  # here only: it loads torch
@@ -111,6 +163,34 @@ class TrainConfig:
             raise ConfigError(
                 "BatchNorm on a 1×1 bottleneck needs --batch-size ≥ 2 (or a smaller --depth)"
             )
+
+    def _validate_task(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"--task {self.task!r}: one of {', '.join(TASKS)}")
+        if self.depth is None or self.width is None:
+            raise ConfigError("depth and width are unset: call fill_defaults() first")
+        if not self.detects:
+            if self.artefacts is not None:
+                raise ConfigError("--artefacts is for --task detect (the damage detector); "
+                                  "inpainting trains on --masks")
+            return
+        self.detector_config()  # its own limits (depth 1-8) before the size's
+        if self.finetune_steps > 0:
+            raise ConfigError("--finetune-steps: a detection run has one phase (fine-tuning "
+                              "freezes the inpainter's encoder BatchNorm); give --steps only")
+        if self.masks is not None or self.mask_params:
+            raise ConfigError("--masks and --mask-param are for --task inpaint; the detector "
+                              "trains on synthesised damage (see --artefacts)")
+        if self.vgg_weights is not None:
+            raise ConfigError("--vgg-weights is for --task inpaint; the detector's loss needs "
+                              "no VGG-16")
+        if not 0.0 <= self.clean_fraction < 1.0:
+            raise ConfigError(f"--clean-fraction {self.clean_fraction}: use a share in [0, 1)")
+        weights = self.detection_loss_weights()
+        if min(weights.bce, weights.dice) < 0 or weights.bce + weights.dice <= 0:
+            raise ConfigError("--bce-weight and --dice-weight must be ≥ 0, one of them > 0")
+        if weights.positive_weight <= 0:
+            raise ConfigError(f"--positive-weight {weights.positive_weight}: must be > 0")
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:

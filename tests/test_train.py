@@ -246,10 +246,19 @@ def test_one_mask_parameter_value_is_a_fixed_value(photo_dir: Path, tmp_path: Pa
 
 def test_every_option_has_help_and_shows_the_config_default() -> None:
     from pconv_cli.cli.app import app as typer_app
+    from pconv_cli.loss_weights import DetectionLossWeights
+
+    help_text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
+
+    def result_lines(option: str) -> list[str]:
+        return [line for line in help_text.splitlines() if option in line]
 
     command = typer.main.get_command(typer_app).commands["train"]  # type: ignore[attr-defined]
     defaults = {**asdict(TrainConfig()), **{f"{k}_weight": v for k, v in
                                             LossWeights().to_dict().items()}}
+    detection = DetectionLossWeights()
+    defaults.update(bce_weight=detection.bce, dice_weight=detection.dice,
+                    positive_weight=detection.positive_weight)
     defaults["compile_model"] = defaults["compile"]
     shown = 0
     for param in command.params:
@@ -260,10 +269,10 @@ def test_every_option_has_help_and_shows_the_config_default() -> None:
             assert param.default == defaults[param.name], param.name
             assert param.show_default, param.name
             shown += 1
-    assert shown >= 25
-    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
-    lr_line = next(line for line in result.output.splitlines() if "--lr " in line)
-    assert "Adam learning rate of the first phase. [default: 0.0002]" in lr_line
+    assert shown >= 28
+    # depth and width default to the task's model, named rather than typed twice
+    assert "[default: (7; detect: DetectorConfig's)]" in result_lines("--depth ")[0]
+    assert "Adam learning rate of the first phase. [default: 0.0002]" in result_lines("--lr ")[0]
 
 
 def test_resume_changes_only_the_settings_given(photo_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``pconv train``: the paper's two-phase training on a folder of images."""
+"""``pconv train``: the paper's two-phase training of the inpainting network, or the damage
+detector's training (``--task detect``), on a folder of images."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
-from ..train_config import DECODER_RENORMS, TrainConfig
+from ..train_config import DECODER_RENORMS, INPAINT_DEPTH, INPAINT_WIDTH, TASKS, TrainConfig
 from .app import app
 from .common import console, examples, handle_errors
 
@@ -24,11 +25,20 @@ _LOSS_PANEL = "Loss"
 _SCHED = "Schedule"
 _SPEED = "Speed"
 _RUN = "Run directory"
+_DETECT = "Damage detector (--task detect)"
 
 # The option defaults: a new run's TrainConfig, loss weights included.
 _DEFAULTS = TrainConfig()
 DecoderRenorm = Enum("DecoderRenorm", {name: name for name in DECODER_RENORMS}, type=str)
+TaskName = Enum("TaskName", {name: name for name in TASKS}, type=str)
 _LOSS_DEFAULTS = _DEFAULTS.loss
+_DETECTION_LOSS_DEFAULTS = _DEFAULTS.detection_loss
+# Options that only one task uses (parameter names); given to the other, they are refused.
+_INPAINT_ONLY = ("masks", "mask_param", "decoder_renorm", "vgg_weights", "valid_weight",
+                 "hole_weight", "perceptual_weight", "style_weight", "tv_weight", "finetune_lr")
+_DETECTION_LOSS_OPTION = {"bce": "bce_weight", "dice": "dice_weight",
+                          "positive_weight": "positive_weight"}  # loss term: parameter
+_DETECT_ONLY = ("artefacts", "clean_fraction", "bce_weight", "dice_weight", "positive_weight")
 
 
 class RichReporter:
@@ -73,10 +83,10 @@ class RichReporter:
             terms = " ".join(f"{k} {v:.4f}" for k, v in losses.items() if v)
             console.print(f"step {step} {phase} {terms} {ips:.1f} img/s", highlight=False)
 
-    def validation(self, step: int, psnr: float, ssim: float, best: bool) -> None:
+    def validation(self, step: int, text: str, best: bool) -> None:
         if self.quiet:
             return
-        text = f"val {psnr:.2f} dB / {ssim:.4f}" + (" (best)" if best else "")
+        text += " (best)" if best else ""
         if self.progress is not None:
             self.progress.update(self.task, val=text)
         else:
@@ -92,11 +102,12 @@ class RichReporter:
         if self.quiet:
             return
         table = Table(title="pconv train", show_header=False)
-        best = summary["best_val_psnr"]
+        metric = summary["best_metric"]
+        best = summary[f"best_val_{metric}"]
         rows = [
             ("run", summary["run"]), ("status", summary["stopped"]),
             ("steps", f"{summary['start_step']} → {summary['step']} of {summary['total_steps']}"),
-            ("best val PSNR", "-" if best is None else f"{best:.2f} dB"),
+            (f"best val {metric}", "-" if best is None else f"{best:.4g}"),
             ("time", f"{summary['seconds'] / 60:.1f} min"),
         ]
         for key, value in rows:
@@ -114,10 +125,14 @@ class RichReporter:
      "a new run that starts from another model's weights"),
     ("torchrun --nproc-per-node 2 -m pconv_cli train --data photos/ --out runs/c",
      "several processes (DDP)"),
+    ("pconv train --task detect --data photos/ --out runs/detector --artefacts "
+     "damage-artefacts/ --amp bf16 --ema-decay 0.999",
+     "the damage detector, on photos with synthesised damage (docs/training.md)"),
 ))
 @handle_errors
 def train_command(
     ctx: typer.Context,
+    task: Annotated[TaskName, typer.Option("--task", help="What to train: the inpainting network (fills holes) or the damage detector (finds them, for restore without masks). A run keeps its task.", rich_help_panel=_MODEL)] = TaskName(_DEFAULTS.task),
     data: Annotated[Path | None, typer.Option("--data", help="Folder of training images (recursive).", rich_help_panel=_DATA, show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory to create.", rich_help_panel=_RUN, show_default=False)] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this directory exactly where it stopped; options given with it change its settings.", rich_help_panel=_RUN, show_default=False)] = None,
@@ -125,8 +140,8 @@ def train_command(
     val_fraction: Annotated[float, typer.Option("--val-fraction", help=f"Share of --data held out for validation (at most {_DEFAULTS.val_max_images} images).", rich_help_panel=_DATA)] = _DEFAULTS.val_fraction,
     masks: Annotated[Path | None, typer.Option("--masks", help="Folder of mask files (white = hole); default: generated on the fly.", rich_help_panel=_DATA, show_default=False)] = None,
     mask_param: Annotated[list[str] | None, typer.Option("--mask-param", metavar="NAME=VALUE", help="Mask generator parameter as gen-masks takes it: one value (fixed) or LOW,HIGH, e.g. strokes=2,5; repeatable.", rich_help_panel=_DATA, show_default=False)] = None,
-    depth: Annotated[int, typer.Option("--depth", help="Encoder layers, each halving the resolution.", rich_help_panel=_MODEL)] = _DEFAULTS.depth,
-    width: Annotated[int, typer.Option("--width", help="Channels of the first layer.", rich_help_panel=_MODEL)] = _DEFAULTS.width,
+    depth: Annotated[int | None, typer.Option("--depth", help="Encoder levels, each halving the resolution.", rich_help_panel=_MODEL, show_default=f"{INPAINT_DEPTH}; detect: DetectorConfig's")] = _DEFAULTS.depth,
+    width: Annotated[int | None, typer.Option("--width", help="Channels at full resolution.", rich_help_panel=_MODEL, show_default=f"{INPAINT_WIDTH}; detect: DetectorConfig's")] = _DEFAULTS.width,
     size: Annotated[int, typer.Option("--size", help="Training crop side, a multiple of 2^depth.", rich_help_panel=_MODEL)] = _DEFAULTS.size,
     decoder_renorm: Annotated[DecoderRenorm, typer.Option("--decoder-renorm", help="How decoder layers rescale windows with holes: each branch by its own valid share (fills thin holes at the right brightness), or the paper's one ratio over both.", rich_help_panel=_MODEL)] = DecoderRenorm(_DEFAULTS.decoder_renorm),
     init_from: Annotated[Path | None, typer.Option("--from", help="Start a new run from the weights of this checkpoint.", rich_help_panel=_MODEL, show_default=False)] = None,
@@ -136,6 +151,11 @@ def train_command(
     style_weight: Annotated[float, typer.Option("--style-weight", help="Weight of each of the two VGG-16 style terms (output, composite).", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["style"],
     tv_weight: Annotated[float, typer.Option("--tv-weight", help="Weight of the total variation at the hole borders.", rich_help_panel=_LOSS_PANEL)] = _LOSS_DEFAULTS["tv"],
     vgg_weights: Annotated[Path | None, typer.Option("--vgg-weights", help="Local vgg16-397923af.pth (or set PCONV_VGG_WEIGHTS).", rich_help_panel=_LOSS_PANEL, show_default=False)] = None,
+    artefacts: Annotated[Path | None, typer.Option("--artefacts", help="Folder of real film-artefact cut-outs (hair/, dots/...) laid on beside the procedural damage. Default: $PCONV_DAMAGE_ARTEFACTS, else procedural damage only; the run records which.", rich_help_panel=_DETECT, show_default=False)] = None,
+    clean_fraction: Annotated[float, typer.Option("--clean-fraction", help="Share of training samples left without damage (still degraded), so that the detector leaves clean images alone.", rich_help_panel=_DETECT)] = _DEFAULTS.clean_fraction,
+    bce_weight: Annotated[float, typer.Option("--bce-weight", help="Weight of the binary cross-entropy term.", rich_help_panel=_DETECT)] = _DETECTION_LOSS_DEFAULTS["bce"],
+    dice_weight: Annotated[float, typer.Option("--dice-weight", help="Weight of the soft Dice term (over the batch).", rich_help_panel=_DETECT)] = _DETECTION_LOSS_DEFAULTS["dice"],
+    positive_weight: Annotated[float, typer.Option("--positive-weight", help="Weight of damaged pixels in the cross-entropy (damage is rare).", rich_help_panel=_DETECT)] = _DETECTION_LOSS_DEFAULTS["positive_weight"],
     steps: Annotated[int, typer.Option("--steps", help="Steps of the first phase.", rich_help_panel=_SCHED)] = _DEFAULTS.steps,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate of the first phase.", rich_help_panel=_SCHED)] = _DEFAULTS.lr,
     finetune_steps: Annotated[int, typer.Option("--finetune-steps", help="Fine-tuning steps after --steps, with the encoder BatchNorm frozen.", rich_help_panel=_SCHED)] = _DEFAULTS.finetune_steps,
@@ -153,7 +173,8 @@ def train_command(
     val_every: Annotated[int, typer.Option("--val-every", help="Validate every N steps.", rich_help_panel=_RUN)] = _DEFAULTS.val_every,
     log_every: Annotated[int, typer.Option("--log-every", help="Log every N steps.", rich_help_panel=_RUN)] = _DEFAULTS.log_every,
 ) -> None:
-    """Train the partial-convolution U-Net with the paper's loss on a folder of images.
+    """Train the partial-convolution U-Net with the paper's loss on a folder of images, or,
+    with --task detect, the damage detector on the images with synthesised damage.
 
     Stopped by Ctrl-C or SIGTERM, it saves last.pt and exits with 130 or 143.
     """
@@ -161,7 +182,8 @@ def train_command(
     from ..train import resolve_resume, train
 
     settings = {  # TrainConfig field: value
-        "data": _text(data), "val_data": _text(val_data), "val_fraction": val_fraction,
+        "task": task.value, "data": _text(data), "val_data": _text(val_data),
+        "val_fraction": val_fraction,
         "masks": _text(masks), "depth": depth, "width": width, "size": size,
         "decoder_renorm": decoder_renorm.value,
         "init_from": _text(init_from), "vgg_weights": _text(vgg_weights),
@@ -169,10 +191,12 @@ def train_command(
         "ema_decay": ema_decay, "batch_size": batch_size, "seed": seed, "workers": workers,
         "device": device, "amp": amp, "channels_last": channels_last, "compile": compile_model,
         "sync_bn": sync_bn, "save_every": save_every, "val_every": val_every,
-        "log_every": log_every,
+        "log_every": log_every, "artefacts": _text(artefacts),
+        "clean_fraction": clean_fraction,
     }
     loss = {"valid": valid_weight, "hole": hole_weight, "perceptual": perceptual_weight,
             "style": style_weight, "tv": tv_weight}
+    detection_loss = {"bce": bce_weight, "dice": dice_weight, "positive_weight": positive_weight}
     given = _options_given(ctx)
     params = parse_mask_param_options(mask_param or [])
     if resume is not None:
@@ -185,13 +209,16 @@ def train_command(
         config = resolve_resume(resume, {key: value for key, value in settings.items()
                                          if parameter_of.get(key, key) in given})
         config.loss.update({k: v for k, v in loss.items() if f"{k}_weight" in given})
+        config.detection_loss.update({k: v for k, v in detection_loss.items()
+                                      if _DETECTION_LOSS_OPTION[k] in given})
     else:
         if data is None or out is None:
             raise ConfigError("pconv train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
         if (Path(out) / "last.pt").exists():
             raise ConfigError(f"{out} already holds a run: continue it with --resume {out}, or "
                               "choose another --out")
-        config = TrainConfig(**settings, out=str(out), loss=loss)
+        config = TrainConfig(**settings, out=str(out), loss=loss, detection_loss=detection_loss)
+    _refuse_options_of_the_other_task(config, given)
     if config.val_data and "val_fraction" in given:
         raise ConfigError("--val-fraction holds out part of --data, and --val-data replaces "
                           "that hold-out: give one of them")
@@ -203,6 +230,14 @@ def train_command(
         console.print(f"resume with: pconv train --resume {config.out}")
         # The shell's convention for a process ended by a signal: 128 + its number.
         raise typer.Exit(128 + signal.Signals[summary["signal"]].value)
+
+
+def _refuse_options_of_the_other_task(config: TrainConfig, given: set[str]) -> None:
+    other = sorted(given & set(_INPAINT_ONLY if config.detects else _DETECT_ONLY))
+    if other:
+        option = "--" + other[0].replace("_", "-")
+        task = "inpaint" if config.detects else "detect"
+        raise ConfigError(f"{option} is for --task {task}; this run trains --task {config.task}")
 
 
 def _text(path: Path | None) -> str | None:
