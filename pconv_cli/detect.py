@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 DEFAULT_DETECTOR_PATH = Path(__file__).parent / "weights" / "detector.pt"
 # pconv_cli.detection.DEFAULT_TILE, written out because that module loads torch (a test keeps
 # the two equal).
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 768
 DEFAULT_THRESHOLD = 0.5
 DETECT_RECORD = ".pconv-detect.json"  # in OUT: the settings its masks were detected with
 DETECT_CSV = "detect.csv"

@@ -120,7 +120,7 @@ class RestoreOptions:
     threshold: float = 0.5
     grow: int = 0  # pixels detected damage is grown by (part of the kept mask)
     min_area: int = 0
-    tile: int = 1024
+    tile: int = 768  # detection.DEFAULT_TILE
     mask_color: str | None = None
     color_tolerance: float = 40.0
 
