@@ -529,6 +529,16 @@ class _Trainer:
         return "finished", None
 
 
+def _resume_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer,
+                      scaler: torch.amp.GradScaler) -> None:
+    """The optimizer, GradScaler and RNG states of a checkpoint's ``train`` entry."""
+    if "optimizer" in saved:
+        optimizer.load_state_dict(saved["optimizer"])
+    if "scaler" in saved and scaler.is_enabled():
+        scaler.load_state_dict(saved["scaler"])
+    _set_rng_state(saved.get("rng", {}))
+
+
 def train(
     config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None
 ) -> dict[str, Any]:
@@ -568,11 +578,7 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     ckpt = start.checkpoint
     if ckpt is not None:
-        if "optimizer" in ckpt.train:
-            optimizer.load_state_dict(ckpt.train["optimizer"])
-        if "scaler" in ckpt.train and scaler.is_enabled():
-            scaler.load_state_dict(ckpt.train["scaler"])
-        _set_rng_state(ckpt.train.get("rng", {}))
+        _resume_optimizer(ckpt.train, optimizer, scaler)
 
     average: WeightAverage | None = None
     scored_model: torch.nn.Module = model
