@@ -785,8 +785,10 @@ def layout_vertical(page: Page, script: str) -> None:
                 continue
             ch = text.chars(1).translate(vmap)
             if x_vis and -cell <= yc <= page.size + cell:
-                if ch in SHIFTED_STOPS:
-                    put(page.ink, (cx + 0.6 * em, yc - 0.6 * em), ch, font, "mm")
+                if ch in SHIFTED_STOPS:  # centre the stop in the top-right quarter
+                    bx0, by0, bx1, by1 = font.getbbox(ch)
+                    put(page.ink, (cx + 0.25 * em - (bx0 + bx1) / 2,
+                                   yc - 0.25 * em - (by0 + by1) / 2), ch, font)
                 else:
                     put(page.ink, (cx, yc), ch, font, "mm")
             r += 1
@@ -1071,6 +1073,11 @@ def render_page(seed: int, size: int, catalog: dict[str, list[Face]],
         back *= np.float32(rng.uniform(0.05, 0.18))
         _darken(planes, back, (0.7, 0.75, 0.85))
         page.meta["paper"] += ", bleed-through"
+    if rng.random() < 0.6:  # the leaf lay slightly askew on the scanner
+        angle = float(rng.normal(0, 0.5))
+        page.ink = page.ink.rotate(angle, resample=Image.Resampling.BILINEAR)
+        if page.red is not None:
+            page.red = page.red.rotate(angle, resample=Image.Resampling.BILINEAR)
     colour, cname = _ink_colour(rng)
     page.meta["ink"] = cname
     _darken(planes, _ink_coverage(page, page.ink), 1 - colour)
