@@ -88,9 +88,12 @@ class RestoreOptions:
     the holes.
 
     Large images: when the longest side exceeds ``hd_trigger``, ``hd_strategy`` decides:
-    ``crop`` inpaints a crop around each hole region with ``hd_margin`` pixels of context,
-    ``resize`` a copy whose longest side is ``hd_size``, ``original`` the whole image. Crops
-    longer than ``hd_size`` are inferred at that size as well. Only hole pixels are replaced.
+    ``crop`` inpaints a crop around each hole region with ``hd_margin`` pixels of context, at
+    the image's own resolution; a crop longer than ``hd_size`` is split into overlapping tiles
+    of at most ``hd_size`` (each keeps the fill of its own part, read with ``hd_margin`` of
+    context around it), so a hair-thin hole is never shrunk away. ``resize`` infers a copy
+    whose longest side is ``hd_size`` (the one strategy that changes the resolution, for users
+    who ask for it), ``original`` the whole image in one pass. Only hole pixels are replaced.
 
     A model call holds at most ``batch_size`` same-size inputs and at most ``hd_size``²
     pixels (a single larger input, an image under the trigger, still runs on its own): the
@@ -643,12 +646,17 @@ def _merge_overlapping(boxes: list[Box]) -> list[Box]:
 
 @dataclass
 class _Job:
-    """One model input: a region of an image, possibly downscaled, and where it goes back."""
+    """One model input: a region of an image, possibly downscaled, and where it goes back.
+
+    ``keep`` (inside ``box``) is the part whose fill is pasted: all of the box, or for a tile
+    of a large crop its own share, the rest of the box being context.
+    """
 
     box: Box
     rgb: np.ndarray  # h×w×3 float32, at inference resolution
     valid: np.ndarray  # h×w bool
     scaled: bool
+    keep: Box | None = None  # None: the whole box
     result: np.ndarray | None = None
 
     @property
@@ -658,33 +666,83 @@ class _Job:
 
 def plan_regions(valid: np.ndarray, options: RestoreOptions, multiple: int
                  ) -> tuple[list[Box], int | None]:
-    """The regions to inpaint and the longest side they may be inferred at (None: as is)."""
+    """The regions to inpaint and, for ``resize``, the longest side to infer them at."""
     height, width = valid.shape
     whole = [(0, 0, height, width)]
     if max(height, width) <= options.hd_trigger or options.hd_strategy == "original":
         return whole, None
     if options.hd_strategy == "resize":
         return whole, options.hd_size
-    return hole_boxes(valid, options.hd_margin, multiple), options.hd_size
+    return hole_boxes(valid, options.hd_margin, multiple), None
+
+
+def tile_box(box: Box, tile: tuple[int, int], margin: int, multiple: int
+             ) -> list[tuple[Box, Box]]:
+    """Split ``box`` into (window, keep) pairs: the keeps partition the box, each window is
+    its keep with up to ``margin`` pixels of the box around it, and no window is larger than
+    ``tile`` (height, width). A box that fits is one pair."""
+    top, left, bottom, right = box
+    windows_h = _tile_axis(top, bottom, tile[0], margin, multiple)
+    windows_w = _tile_axis(left, right, tile[1], margin, multiple)
+    return [((wt, wl, wb, wr), (kt, kl, kb, kr))
+             for (wt, wb), (kt, kb) in windows_h for (wl, wr), (kl, kr) in windows_w]
+
+
+def _tile_axis(start: int, stop: int, tile: int, margin: int, multiple: int
+               ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    if stop - start <= tile:
+        return [((start, stop), (start, stop))]
+    # The context must leave room for a kept part of at least one grid step.
+    margin = max(0, min(margin, (tile - multiple) // 2))
+    step = max(1, tile - 2 * margin)
+    step = max(multiple, step // multiple * multiple) if step >= multiple else step
+    out = []
+    for keep_start in range(start, stop, step):
+        keep_stop = min(stop, keep_start + step)
+        window_start = max(start, keep_start - margin)
+        window_stop = min(stop, keep_stop + margin)
+        # At the box's edges the window slides inwards to use all of the tile as context.
+        if window_stop - window_start < tile:
+            window_start = max(start, min(window_start, window_stop - tile))
+            window_stop = min(stop, max(window_stop, window_start + tile))
+        out.append(((window_start, window_stop), (keep_start, keep_stop)))
+    return out
 
 
 def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, multiple: int,
               fixed_size: tuple[int, int] | None = None) -> list[_Job]:
     boxes, limit = plan_regions(valid, options, multiple)
+    # Native resolution: large crops are tiled, never shrunk; a static ONNX model takes
+    # nothing larger than its own size, so its tiles are that size at most.
+    tile = (options.hd_size, options.hd_size)
+    if fixed_size is not None:
+        tile = (min(tile[0], fixed_size[0]), min(tile[1], fixed_size[1]))
     jobs = []
     for box in boxes:
-        top, left, bottom, right = box
-        h, w = bottom - top, right - left
-        scale = 1.0 if limit is None else min(1.0, limit / max(h, w))
-        if fixed_size is not None:  # a static ONNX model takes nothing larger
-            scale = min(scale, fixed_size[0] / h, fixed_size[1] / w)
-        rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
-        region_valid = valid[top:bottom, left:right]
-        if scale < 1.0:
-            size = (max(1, int(h * scale)), max(1, int(w * scale)))
-            rgb, region_valid = _downscale(rgb, region_valid, size)
-        jobs.append(_Job(box, rgb, region_valid, scaled=scale < 1.0))
+        if limit is not None:  # resize: the whole image at hd_size, as asked
+            pairs = [(box, box)]
+        elif max(box[2] - box[0], box[3] - box[1]) <= options.hd_trigger and fixed_size is None:
+            pairs = [(box, box)]  # an image (or crop) small enough for one pass
+        else:
+            pairs = tile_box(box, tile, options.hd_margin, multiple)
+        for window, keep in pairs:
+            jobs.append(_job_for(image, valid, window, keep, limit, fixed_size))
     return jobs
+
+
+def _job_for(image: ImageFile, valid: np.ndarray, box: Box, keep: Box, limit: int | None,
+             fixed_size: tuple[int, int] | None) -> _Job:
+    top, left, bottom, right = box
+    h, w = bottom - top, right - left
+    scale = 1.0 if limit is None else min(1.0, limit / max(h, w))
+    if fixed_size is not None:  # only resize can ask a static model for a larger region
+        scale = min(scale, fixed_size[0] / h, fixed_size[1] / w)
+    rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
+    region_valid = valid[top:bottom, left:right]
+    if scale < 1.0:
+        size = (max(1, int(h * scale)), max(1, int(w * scale)))
+        rgb, region_valid = _downscale(rgb, region_valid, size)
+    return _Job(box, rgb, region_valid, scaled=scale < 1.0, keep=keep)
 
 
 def _downscale(rgb: np.ndarray, valid: np.ndarray, size: tuple[int, int]
@@ -746,6 +804,11 @@ def paste(image: ImageFile, valid: np.ndarray, jobs: list[_Job]) -> ImageFile:
         if job.scaled:
             prediction = _upscale(prediction, (bottom - top, right - left))
         hole = ~valid[top:bottom, left:right]
+        if job.keep is not None and job.keep != job.box:
+            kt, kl, kb, kr = job.keep
+            outside_keep = np.ones_like(hole)
+            outside_keep[kt - top:kb - top, kl - left:kr - left] = False
+            hole = hole & ~outside_keep
         if not hole.any():
             continue
         color = native_color(prediction[hole][:, None, :], image.mode, pixels.dtype)[:, 0, :]

@@ -21,13 +21,16 @@ from pconv_cli.restore import (
     RUN_RECORD,
     RestoreOptions,
     hole_boxes,
+    make_jobs,
     parse_shard,
     plan,
     restore,
     restore_image,
     shard_for_rank,
+    tile_box,
 )
 from pconv_cli.restore_io import (
+    ImageFile,
     apply_orientation,
     grow_holes,
     parse_color,
@@ -369,6 +372,67 @@ def test_crop_of_a_whole_image_box_matches_the_original_strategy(inpainter, tmp_
     run(inpainter, src, tmp_path / "orig", masks=masks, hd_strategy="original")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "crop" / "a.png")),
                           np.asarray(Image.open(tmp_path / "orig" / "a.png")))
+
+
+@pytest.mark.parametrize(("box", "tile", "margin", "multiple"), [
+    ((0, 0, 300, 500), (128, 128), 24, 8), ((7, 13, 410, 99), (100, 64), 30, 8),
+    ((0, 0, 64, 64), (128, 128), 24, 8), ((5, 5, 1000, 333), (256, 256), 200, 16),
+])
+def test_tiles_keep_a_partition_of_the_box_and_fit_the_tile(box, tile, margin, multiple):
+    top, left, bottom, right = box
+    covered = np.zeros((bottom, right), int)
+    for window, keep in tile_box(box, tile, margin, multiple):
+        wt, wl, wb, wr = window
+        kt, kl, kb, kr = keep
+        assert wb - wt <= tile[0] and wr - wl <= tile[1]
+        assert top <= wt <= kt < kb <= wb <= bottom and left <= wl <= kl < kr <= wr <= right
+        covered[kt:kb, kl:kr] += 1
+    assert (covered[top:bottom, left:right] == 1).all()  # every pixel kept exactly once
+    assert covered.sum() == (bottom - top) * (right - left)
+
+
+def test_large_crops_are_tiled_at_native_resolution_not_shrunk():
+    height, width = 700, 1500
+    image = ImageFile(np.zeros((height, width, 3), np.uint8), "RGB", "PNG")
+    valid = np.ones((height, width), bool)
+    valid[350, 10:1490] = False  # a hair across the whole scan: one long crop
+    valid[100:103, 200:204] = False
+    options = RestoreOptions(hd_trigger=512, hd_size=256, hd_margin=32)
+    jobs = make_jobs(image, valid, options, multiple=8)
+    assert len(jobs) > 1
+    assert not any(job.scaled for job in jobs)
+    assert all(max(job.shape) <= 256 for job in jobs)
+    kept = np.zeros((height, width), int)
+    for job in jobs:
+        kt, kl, kb, kr = job.keep
+        kept[kt:kb, kl:kr] += 1
+    assert (kept[~valid] == 1).all()  # every hole pixel is filled by exactly one tile
+
+
+def test_resize_is_the_strategy_that_shrinks():
+    image = ImageFile(np.zeros((700, 1500, 3), np.uint8), "RGB", "PNG")
+    valid = np.ones((700, 1500), bool)
+    valid[350, 10:1490] = False
+    jobs = make_jobs(image, valid, RestoreOptions(hd_strategy="resize", hd_trigger=512,
+                                                  hd_size=256), multiple=8)
+    assert len(jobs) == 1 and jobs[0].scaled and max(jobs[0].shape) == 256
+
+
+def test_a_hair_across_a_large_image_is_filled_through_tiles_everywhere(inpainter, tmp_path):
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    height, width = 300, 1400
+    damaged = np.zeros((height, width, 3), np.uint8)
+    damaged[:, ::2] = 200
+    mask = np.zeros((height, width), np.uint8)
+    mask[150, 20:1380] = 255
+    damaged[mask == 255] = 255  # the hair: white, a value the stripes never take
+    write_pair(src, masks, "scan.png", damaged, mask)
+    run(inpainter, src, tmp_path / "out", masks=masks, hd_trigger=512, hd_size=256,
+        hd_margin=32)
+    after = np.asarray(Image.open(tmp_path / "out" / "scan.png"))
+    hole = mask == 255
+    assert np.array_equal(after[~hole], damaged[~hole])
+    assert not (after[hole] == 255).all(axis=-1).any()  # no tile left a hair pixel unfilled
 
 
 # ----------------------------------------------------------------------------- masks

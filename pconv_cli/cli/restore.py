@@ -227,16 +227,17 @@ def restore_command(
         "--concat", help="Also write input | mask | result previews to OUT/_previews.",
         rich_help_panel=_FILES)] = False,
     hd_strategy: Annotated[Strategy, typer.Option(
-        help="For images longer than --hd-trigger: crop around each hole, resize, or "
-             "original (whole image).", rich_help_panel=_LARGE)] = Strategy.crop,
+        help="For images longer than --hd-trigger: crop around each hole at native "
+             "resolution (tiled above --hd-size), resize the image to --hd-size, or original "
+             "(whole image, one pass).", rich_help_panel=_LARGE)] = Strategy.crop,
     hd_trigger: Annotated[int, typer.Option(
         min=1, help="Longest side (px) above which --hd-strategy applies.",
         rich_help_panel=_LARGE)] = 1024,
     hd_margin: Annotated[int, typer.Option(
-        min=0, help="Context (px) around each hole region for crop.",
+        min=0, help="Context (px) around each hole region, and around each tile's part.",
         rich_help_panel=_LARGE)] = 128,
     hd_size: Annotated[int, typer.Option(
-        min=1, help="Longest side (px) the model sees with resize and for large crops; "
+        min=1, help="Tile side (px) of large crops, and the longest side with resize; "
                     "memory grows with its square.", rich_help_panel=_LARGE)] = 768,
     batch_size: Annotated[int, typer.Option(
         min=1, help="Same-size inputs per model call (at most --hd-size² pixels in all).",
