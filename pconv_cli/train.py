@@ -71,6 +71,7 @@ class _Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owns_group: bool = False  # this run started the process group, so it ends it
 
     @property
     def enabled(self) -> bool:
@@ -88,9 +89,18 @@ def _init_distributed(device_name: str) -> _Dist:
     rank = int(os.environ["RANK"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return _Dist(rank, world, local)
+    return _Dist(rank, world, local, owns_group)
+
+
+def _close_distributed(ddp: _Dist) -> None:
+    """End the process group this run started, every rank together. Left to the interpreter's
+    exit, gloo's threads can outlive it and abort the process after a finished run."""
+    if ddp.owns_group and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def phase_of(step: int, config: TrainConfig) -> str:
@@ -644,6 +654,7 @@ def train(
         summary["ranks_in_sync"] = _ranks_in_sync(model)
         if not summary["ranks_in_sync"]:
             reporter.message("warning: the processes ended with different weights")
+        _close_distributed(ddp)
     reporter.finish(summary)
     return summary
 
