@@ -14,10 +14,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..detect import DEFAULT_THRESHOLD, DEFAULT_TILE
-from ..restore_io import DEFAULT_MAX_PIXELS
+from ..detect import DEFAULT_THRESHOLD
 from .app import app
 from .common import console, err_console, examples, handle_errors
+from .options import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TILE,
+    device_option,
+    images_in_argument,
+    max_pixels_option,
+    min_area_option,
+    recursive_option,
+    threshold_option,
+    tile_option,
+)
 from .restore import EtaColumn, FileRate, SpeedColumn
 
 if TYPE_CHECKING:
@@ -40,8 +50,7 @@ _SHOWN_FAILURES = 20
 ))
 @handle_errors
 def detect_command(
-    input_path: Annotated[Path, typer.Argument(
-        metavar="IN", help="Folder of damaged images (or one image).")],
+    input_path: Annotated[Path, images_in_argument()],
     output: Annotated[Path, typer.Argument(
         metavar="OUT", help="Folder for the masks (created; the tree is mirrored).")],
     model: Annotated[Path | None, typer.Option(
@@ -50,34 +59,22 @@ def detect_command(
     onnx: Annotated[Path | None, typer.Option(
         "--onnx", help="Detector exported by pconv export, run with ONNX Runtime.",
         rich_help_panel=_MODEL)] = None,
-    device: Annotated[str, typer.Option(
-        help="auto, cpu or cuda; cuda without a usable GPU is an error.",
-        rich_help_panel=_MODEL)] = "auto",
-    threshold: Annotated[float, typer.Option(
-        help="Damage probability above which a pixel is a hole (lower: more sensitive).",
-        rich_help_panel=_DETECTION)] = DEFAULT_THRESHOLD,
+    device: Annotated[str, device_option(_MODEL)] = "auto",
+    threshold: Annotated[float, threshold_option(_DETECTION)] = DEFAULT_THRESHOLD,
     grow: Annotated[int, typer.Option(
         "--grow", metavar="PX", min=0, help="Grow every detected region by PX pixels (takes "
         "in the halo around damage).", rich_help_panel=_DETECTION)] = 0,
-    min_area: Annotated[int, typer.Option(
-        "--min-area", metavar="PX", min=0, help="Drop regions of fewer pixels (before "
-        "--grow).", rich_help_panel=_DETECTION)] = 0,
-    tile: Annotated[int, typer.Option(
-        metavar="PX", min=1, help="Tile side: memory grows with its square, not with the image; "
-        "the masks are the same at any tile.", rich_help_panel=_DETECTION)] = DEFAULT_TILE,
+    min_area: Annotated[int, min_area_option(_DETECTION)] = 0,
+    tile: Annotated[int, tile_option(_DETECTION)] = DEFAULT_TILE,
     preview: Annotated[bool, typer.Option(
         "--preview", help="Also write each image with its damage tinted magenta to "
         "OUT/_previews.", rich_help_panel=_FILES)] = False,
-    recursive: Annotated[bool, typer.Option(
-        "--recursive", "-r", help="Include subfolders; OUT mirrors the tree.",
-        rich_help_panel=_FILES)] = False,
+    recursive: Annotated[bool, recursive_option(_FILES)] = False,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing/--overwrite", help="Skip images whose mask exists (resume a run); "
         "--overwrite redoes them, also when OUT was made with other settings.",
         rich_help_panel=_FILES)] = True,
-    max_pixels: Annotated[int, typer.Option(
-        min=1, help="Refuse images with more pixels (decompression-bomb guard).",
-        rich_help_panel=_FILES)] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[int, max_pixels_option(_FILES)] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Write a damage mask (white = hole) for every image in IN to OUT, for restore --masks."""
     from ..detect import DetectOptions, DetectRun

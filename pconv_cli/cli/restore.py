@@ -25,10 +25,20 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..detect import DEFAULT_THRESHOLD, DEFAULT_TILE
-from ..restore_io import DEFAULT_MAX_PIXELS
+from ..detect import DEFAULT_THRESHOLD
 from .app import app
 from .common import console, err_console, examples, handle_errors
+from .options import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TILE,
+    device_option,
+    images_in_argument,
+    max_pixels_option,
+    min_area_option,
+    recursive_option,
+    threshold_option,
+    tile_option,
+)
 
 if TYPE_CHECKING:
     from ..restore import FileResult, RestoreReport
@@ -145,8 +155,7 @@ class EtaColumn(ProgressColumn):
 ))
 @handle_errors
 def restore_command(
-    input_path: Annotated[Path, typer.Argument(
-        metavar="IN", help="Folder of damaged images (or one image).")],
+    input_path: Annotated[Path, images_in_argument()],
     output: Annotated[Path, typer.Argument(
         metavar="OUT", help="Folder for the restored images (created; the tree is mirrored).")],
     model: Annotated[Path | None, typer.Option(
@@ -155,9 +164,7 @@ def restore_command(
     onnx: Annotated[Path | None, typer.Option(
         "--onnx", help="ONNX model made by pconv export, run with ONNX Runtime.",
         rich_help_panel=_MODEL)] = None,
-    device: Annotated[str, typer.Option(
-        help="auto, cpu or cuda; cuda without a usable GPU is an error.",
-        rich_help_panel=_MODEL)] = "auto",
+    device: Annotated[str, device_option(_MODEL)] = "auto",
     flips: Annotated[int, typer.Option(
         help="1, or 2, 4 or 8: average the model over that many mirrored (8: and transposed) "
              "copies of each input (better fills; that many model calls per input).",
@@ -195,21 +202,13 @@ def restore_command(
     detector: Annotated[Path | None, typer.Option(
         "--detector", metavar="CKPT", help="Detector checkpoint (or .onnx) that finds the masks "
         "(default: the bundled detector).", rich_help_panel=_DETECTION)] = None,
-    threshold: Annotated[float, typer.Option(
-        help="Damage probability above which a pixel is a hole (as pconv detect).",
-        rich_help_panel=_DETECTION)] = DEFAULT_THRESHOLD,
+    threshold: Annotated[float, threshold_option(_DETECTION)] = DEFAULT_THRESHOLD,
     grow: Annotated[int, typer.Option(
         "--grow", metavar="PX", min=0, help="Grow detected regions by PX pixels (part of the "
         "kept mask; --grow-mask applies after it).", rich_help_panel=_DETECTION)] = 0,
-    min_area: Annotated[int, typer.Option(
-        "--min-area", metavar="PX", min=0, help="Drop detected regions of fewer pixels.",
-        rich_help_panel=_DETECTION)] = 0,
-    tile: Annotated[int, typer.Option(
-        metavar="PX", min=1, help="Detection tile side (memory, not the masks).",
-        rich_help_panel=_DETECTION)] = DEFAULT_TILE,
-    recursive: Annotated[bool, typer.Option(
-        "--recursive", "-r", help="Include subfolders; OUT mirrors the tree.",
-        rich_help_panel=_FILES)] = False,
+    min_area: Annotated[int, min_area_option(_DETECTION)] = 0,
+    tile: Annotated[int, tile_option(_DETECTION)] = DEFAULT_TILE,
+    recursive: Annotated[bool, recursive_option(_FILES)] = False,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", help="Output format; keep = the input's own.",
         rich_help_panel=_FILES)] = OutputFormat.keep,
@@ -220,9 +219,7 @@ def restore_command(
         "--skip-existing/--overwrite", help="Skip images whose output exists (resume a run); "
         "--overwrite redoes them, also when OUT was restored with other settings.",
         rich_help_panel=_FILES)] = True,
-    max_pixels: Annotated[int, typer.Option(
-        min=1, help="Refuse images with more pixels (decompression-bomb guard).",
-        rich_help_panel=_FILES)] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[int, max_pixels_option(_FILES)] = DEFAULT_MAX_PIXELS,
     concat: Annotated[bool, typer.Option(
         "--concat", help="Also write input | mask | result previews to OUT/_previews.",
         rich_help_panel=_FILES)] = False,
