@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
+from .errors import CheckpointError, ConfigError, InputError, WeightsUnavailableError
 from .fileio import atomic_path, atomic_write_text
+from .onnx_session import open_session
 from .restore import (
     PREVIEW_DIR,
     FileResult,
@@ -160,40 +161,8 @@ class OnnxDetector(_Detector):
     def __init__(self, path: str | os.PathLike, device: str = "auto",
                  threads: int | None = None) -> None:
         super().__init__()
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ConfigError("--onnx needs ONNX Runtime, which is not installed: pip install "
-                              "onnxruntime (onnxruntime-gpu for CUDA)") from None
-        import torch
-
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: ONNX model not found")
-        base, _, index = (device or "auto").lower().partition(":")
-        if base not in ("auto", "cpu", "cuda"):
-            raise DeviceError(f"unknown device {device!r} for ONNX Runtime; use auto, cpu or cuda")
-        cuda = "CUDAExecutionProvider"
-        has_cuda = cuda in ort.get_available_providers()
-        if base == "cuda" and not has_cuda:
-            raise DeviceError("--device cuda: this ONNX Runtime has no CUDA provider; install "
-                              "onnxruntime-gpu or use --device cpu")
-        want_cuda = base == "cuda" or (base == "auto" and has_cuda and torch.cuda.is_available())
-        providers: list = ["CPUExecutionProvider"]
-        if want_cuda:
-            providers.insert(0, (cuda, {"device_id": int(index or 0)}))
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CheckpointError(f"{path}: cannot load ONNX model ({first[:200]})") from None
-        used = self.session.get_providers()
-        if base == "cuda" and cuda not in used:
-            raise DeviceError(f"--device cuda: ONNX Runtime could not use the GPU (providers in "
-                              f"use: {', '.join(used)}); use --device cpu")
+        self.session, provider = open_session(path, device, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         kind = meta.get("model_kind", "inpainter" if "multiple" in meta else None)
         if kind is None:
@@ -212,7 +181,7 @@ class OnnxDetector(_Detector):
         self.metadata = meta
         self.name = path.stem
         self.sha256 = file_digest(path)
-        self.backend = f"onnxruntime {used[0]}"
+        self.backend = f"onnxruntime {provider}"
 
     def _window(self, rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]

@@ -31,8 +31,9 @@ import torch
 from .checkpoint import INPAINTER, load_checkpoint
 from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsUnavailableError
+from .errors import CheckpointError, ConfigError, InputError, WeightsUnavailableError
 from .imaging import LUMA_601, to_uint8
+from .onnx_session import open_session
 from .seams import DEFAULT_BLEND, blend_batch, check_blend
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "default.pt"
@@ -298,61 +299,15 @@ class OnnxInpainter(_ModelInpainter):
         flips: int = 1,
         blend: str = DEFAULT_BLEND,
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ConfigError(
-                "--onnx needs ONNX Runtime, which is not installed: pip install onnxruntime "
-                "(onnxruntime-gpu for CUDA)"
-            ) from None
-
         self._configure(flips, blend)
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: ONNX model not found")
-        base, _, index = (device or "auto").lower().partition(":")
-        if base not in ("auto", "cpu", "cuda"):
-            raise DeviceError(f"unknown device {device!r} for ONNX Runtime; use auto, cpu or cuda")
-        cuda_ep = "CUDAExecutionProvider"
-        if base == "cuda" and cuda_ep not in ort.get_available_providers():
-            raise DeviceError(
-                "--device cuda: this ONNX Runtime has no CUDA provider; install onnxruntime-gpu "
-                "or use --device cpu"
-            )
-        # "auto" asks for CUDA only where torch sees a GPU: ONNX Runtime prints an error
-        # before falling back when CUDA is requested on a machine without one.
-        want_cuda = base == "cuda" or (
-            base == "auto" and cuda_ep in ort.get_available_providers()
-            and torch.cuda.is_available()
-        )
-        providers: list = ["CPUExecutionProvider"]
-        if want_cuda:
-            providers.insert(0, (cuda_ep, {"device_id": int(index or 0)}))
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        if want_cuda:
-            # A CUDA provider that cannot start logs several lines before ORT falls back; the
-            # fallback is detected below and reported in one line instead.
-            ort.set_default_logger_severity(4)
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CheckpointError(f"{path}: cannot load ONNX model ({first[:200]})") from None
-        finally:
-            if want_cuda:
-                ort.set_default_logger_severity(2)  # ONNX Runtime's default: warnings
-        used = self.session.get_providers()
-        if base == "cuda" and cuda_ep not in used:
-            raise DeviceError(
-                f"--device cuda: ONNX Runtime could not use the GPU (providers in use: "
-                f"{', '.join(used)}); check the CUDA and cuDNN libraries or use --device cpu"
-            )
-        self.provider = used[0]
+        self.session, self.provider = open_session(path, device, threads)
         self.backend = f"onnxruntime {self.provider}{self._describe()}"
         self.name = name or path.stem
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        if self.metadata.get("model_kind") == "detector":
+            raise CheckpointError(f"{path} holds a damage detector (finds holes), but an "
+                                  "inpainting model (fills holes) is needed here")
         self.multiple, self.fixed_size = self._read_shape(path)
         if self.fixed_size is not None and self.flips == 8:
             height, width = self.fixed_size
