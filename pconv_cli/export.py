@@ -266,16 +266,7 @@ def verify_detector_onnx(path: str | os.PathLike, reference: nn.Module,
             (batch, 3, height, width), dtype=np.float32)
         with torch.inference_mode():
             expected = reference(torch.from_numpy(image)).numpy()
-        try:
-            (got,) = session.run(None, {"image": image})
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-            raise ExportError(
-                f"ONNX Runtime failed at {batch}×3×{height}×{width}: {str(exc).splitlines()[0]}"
-            ) from None
-        got = got.astype(np.float32)
-        finite = bool(np.isfinite(got).all())
-        diff = float(np.abs(np.nan_to_num(got, nan=np.inf) - expected).max())
-        checks.append(ParityCheck(batch, height, width, diff, finite))
+        checks.append(_parity(session, {"image": image}, expected, batch, height, width))
     return checks, session.get_providers()[0]
 
 
@@ -456,17 +447,24 @@ def verify_onnx(
         image, mask = verification_inputs(batch, height, width)
         with torch.inference_mode():
             expected = reference(torch.from_numpy(image), torch.from_numpy(mask)).numpy()
-        try:
-            (got,) = session.run(None, {"image": image, "mask": mask})
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-            raise ExportError(
-                f"ONNX Runtime failed at {batch}×3×{height}×{width}: {str(exc).splitlines()[0]}"
-            ) from None
-        got = got.astype(np.float32)
-        finite = bool(np.isfinite(got).all())
-        diff = float(np.abs(np.nan_to_num(got, nan=np.inf) - expected).max())
-        checks.append(ParityCheck(batch, height, width, diff, finite))
+        checks.append(_parity(session, {"image": image, "mask": mask}, expected, batch, height,
+                              width))
     return checks, provider
+
+
+def _parity(session, feeds: dict[str, np.ndarray], expected: np.ndarray,  # noqa: ANN001
+            batch: int, height: int, width: int) -> ParityCheck:
+    """Run the exported graph on ``feeds`` and measure it against torch's ``expected``."""
+    try:
+        (got,) = session.run(None, feeds)
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+        raise ExportError(
+            f"ONNX Runtime failed at {batch}×3×{height}×{width}: {str(exc).splitlines()[0]}"
+        ) from None
+    got = got.astype(np.float32)
+    finite = bool(np.isfinite(got).all())
+    diff = float(np.abs(np.nan_to_num(got, nan=np.inf) - expected).max())
+    return ParityCheck(batch, height, width, diff, finite)
 
 
 def _enforce(checks: list[ParityCheck], tolerance: float, fp16: bool) -> None:

@@ -351,6 +351,17 @@ def _webp_is_lossless(path: Path) -> bool:
 # ----------------------------------------------------------------------------- masks
 
 
+def _open_mask_oriented(path: Path, max_pixels: int | None) -> Image.Image:
+    """A mask file decoded, EXIF orientation applied; a damaged file is one clear line."""
+    img = _open_header(path, max_pixels)
+    with img:
+        try:
+            img.load()
+            return ImageOps.exif_transpose(img)
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:
+            raise InputError(f"{path}: truncated or corrupt mask ({_short(exc)})") from None
+
+
 def read_mask(path: str | os.PathLike, *, invert: bool = False,
               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask file as bool H×W, True = valid (white = hole, or black with ``invert``).
@@ -358,13 +369,7 @@ def read_mask(path: str | os.PathLike, *, invert: bool = False,
     EXIF orientation is applied, as for images. Non-binary masks are thresholded at mid-grey.
     """
     path = Path(path)
-    img = _open_header(path, max_pixels)
-    with img:
-        try:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-        except (OSError, SyntaxError, ValueError, struct.error) as exc:
-            raise InputError(f"{path}: truncated or corrupt mask ({_short(exc)})") from None
+    with _open_mask_oriented(path, max_pixels) as img:
         if img.mode in ("RGBA", "LA", "PA", "P"):
             img = img.convert("RGBA").convert("RGB")
         elif img.mode not in ("L", "1", "I;16", "I;16B", "I;16L", "I", "RGB"):
@@ -401,13 +406,7 @@ def read_painted_mask(path: str | os.PathLike, color: tuple[int, int, int], *,
     a pixel or two to take in the edge).
     """
     path = Path(path)
-    img = _open_header(path, max_pixels)
-    with img:
-        try:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-        except (OSError, SyntaxError, ValueError, struct.error) as exc:
-            raise InputError(f"{path}: truncated or corrupt mask ({_short(exc)})") from None
+    with _open_mask_oriented(path, max_pixels) as img:
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             img = Image.fromarray((np.asarray(img, dtype=np.float32) / 257.0).round()
                                   .clip(0, 255).astype(np.uint8))
