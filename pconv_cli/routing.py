@@ -1,0 +1,188 @@
+"""Filling each hole region with the method that suits its width: ``--method auto``.
+
+The bundled model was trained on the paper's strokes (9–40 px wide) and is ahead of every
+classical method there, but behind them inside thin holes (hairs, scratches, cracks, dust:
+docs/evaluation.md, "Thin damage at native resolution"). :class:`RoutedInpainter` measures
+each connected hole region (8-connected) as evaluate's width groups do
+(:func:`metrics.hole_region_widths`: 2·r − 1 px, r the region's largest distance to a known
+pixel) and fills the regions up to ``thin_width`` px with a classical method, the wider ones
+with the model.
+
+Order: the thin regions first, then the model with the thin ones already filled (it sees
+them as known pixels: more context next to its holes). The classical method is given every
+hole as a hole, so that it never draws on the unknown pixels of a wide region; its fill of
+the wide regions is discarded. The model part keeps its flip ensemble, seam blend and grey
+fills; they apply to the wide regions only. A region with no known pixel at all has no
+width: it goes to the model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .classical import CLASSICAL_METHODS, ClassicalInpainter, classical_inpainter
+from .errors import ConfigError
+from .imaging import to_uint8
+from .metrics import hole_region_widths
+
+if TYPE_CHECKING:  # torch comes with the model, when one is loaded: the CLI reads the constants
+    from .inference import Inpainter
+
+AUTO = "auto"
+MODEL = "pconv"
+# Regions whose measured width is at most this (px) get the classical fill by default: the
+# ≤ 2 px and 3–6 px width groups of evaluate, where the classical methods were measured ahead
+# of the bundled model on eval-sets/thin (docs/restore.md, "Which method fills a hole").
+DEFAULT_THIN_WIDTH = 6.0
+# Thin methods restore and evaluate offer (mean is a baseline, fsr-best too slow to route to).
+THIN_METHODS = ("fsr", "biharmonic", "ns", "telea")
+RESTORE_METHODS = (AUTO, MODEL, "ns", "telea", "biharmonic", "fsr")
+
+
+def opencv_contrib_installed() -> bool:
+    """Whether OpenCV with its contrib modules (cv2.xphoto, which has FSR) can be imported."""
+    try:
+        import cv2
+    except ImportError:
+        return False
+    return getattr(cv2, "xphoto", None) is not None
+
+
+def default_thin_method() -> str:
+    """The classical method of ``auto``: FSR where OpenCV contrib is installed, else
+    biharmonic (scikit-image only); chosen by measurement, see :data:`DEFAULT_THIN_WIDTH`."""
+    return "fsr" if opencv_contrib_installed() else "biharmonic"
+
+
+def parse_method(text: str) -> tuple[str, str | None]:
+    """``auto`` / ``auto:fsr`` / ``pconv`` / a classical name → (method, thin method).
+
+    The thin method is None except for ``auto``, where a bare ``auto`` takes
+    :func:`default_thin_method`.
+    """
+    name = text.strip().lower()
+    method, _, thin = name.partition(":")
+    if method == AUTO:
+        thin = thin or default_thin_method()
+        if thin not in THIN_METHODS:
+            raise ConfigError(f"--method {text}: the thin-hole method of auto must be one of "
+                              f"{', '.join(THIN_METHODS)}")
+        return AUTO, thin
+    if thin or (method != MODEL and method not in CLASSICAL_METHODS):
+        raise ConfigError(f"--method {text}: choose {', '.join(RESTORE_METHODS)}, or auto:NAME "
+                          f"with NAME one of {', '.join(THIN_METHODS)}")
+    return method, None
+
+
+def check_thin_width(thin_width: float) -> float:
+    if not np.isfinite(thin_width) or thin_width < 0:
+        raise ConfigError(f"--thin-width {thin_width:g}: give a width in pixels, 0 or more "
+                          "(0 sends every hole to the model)")
+    return float(thin_width)
+
+
+def thin_regions(valid: np.ndarray, thin_width: float) -> np.ndarray:
+    """H×W bool: the hole pixels whose region measures at most ``thin_width`` px wide."""
+    labels, widths = hole_region_widths(valid)
+    lookup = np.concatenate([[False], widths <= thin_width])
+    return lookup[labels]
+
+
+class RoutedInpainter:
+    """Thin hole regions to a classical method, the others to a model (see the module
+    docstring); the inpainter interface of :mod:`pconv_cli.inference`.
+
+    ``model``: a model inpainter (its ``flips``, ``blend``, ``multiple`` and ``fixed_size``
+    are this inpainter's); ``thin``: a classical inpainter; ``thin_width``: the widest region
+    (px) that goes to ``thin``: 0 sends every hole to the model, ``inf`` every hole to
+    ``thin``.
+    """
+
+    batched = True  # the model runs on batches; the classical part runs image by image
+
+    def __init__(self, model: Inpainter, thin: ClassicalInpainter,
+                 thin_width: float = DEFAULT_THIN_WIDTH, name: str | None = None) -> None:
+        self.model = model
+        self.thin = thin
+        self.thin_width = check_thin_width(thin_width)
+        self.name = name or f"{AUTO}:{thin.name}"
+        self.multiple = model.multiple
+        self.fixed_size = getattr(model, "fixed_size", None)
+        self.flips = getattr(model, "flips", 1)
+        self.blend = getattr(model, "blend", None)
+        self.backend = (f"{model.backend}; holes ≤ {self.thin_width:g} px wide: "
+                        f"{thin.name} ({thin.backend})")
+
+    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """The composite, as :meth:`inference._ModelInpainter.inpaint` takes and returns it
+        (a batch or one image, uint8 or float in [0, 1])."""
+        from .inference import _image_batch, _valid_batch
+
+        as_uint8 = np.asarray(images).dtype == np.uint8
+        images, single = _image_batch(images)
+        valid = _valid_batch(valid, images, single)
+        result = self._inpaint_batch(images, valid)
+        if as_uint8:
+            result = to_uint8(result)
+        return result[0] if single else result
+
+    def _inpaint_batch(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        thin = np.stack([thin_regions(v, self.thin_width) for v in valid])
+        result = images.copy()
+        # Images without a thin region skip the classical method; without a wide one, the model.
+        with_thin = np.flatnonzero(thin.any(axis=(1, 2)))
+        if len(with_thin):
+            filled = self.thin.inpaint(images[with_thin], valid[with_thin])
+            for k, i in enumerate(with_thin):
+                result[i][thin[i]] = filled[k][thin[i]]
+        known = valid | thin
+        with_wide = np.flatnonzero(~known.all(axis=(1, 2)))
+        if len(with_wide):
+            filled = np.asarray(self.model.inpaint(result[with_wide], known[with_wide]),
+                                dtype=np.float32)
+            wide = ~known[with_wide]
+            for k, i in enumerate(with_wide):
+                result[i][wide[k]] = filled[k][wide[k]]
+        result[valid] = images[valid]
+        return result
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(model={self.model.name!r}, thin={self.thin.name!r}, "
+                f"thin_width={self.thin_width:g})")
+
+
+def load_method(
+    method: str = AUTO,
+    *,
+    model: str | None = None,
+    onnx: str | None = None,
+    device: str = "auto",
+    flips: int = 1,
+    blend: str = "poisson",
+    thin_width: float = DEFAULT_THIN_WIDTH,
+) -> Inpainter:
+    """The inpainter restore runs for ``--method`` (see :func:`parse_method`): the model
+    (``--model``/``--onnx``/bundled), a classical method, or the two routed by width.
+
+    The classical method is built first, so that a missing OpenCV stops before any model
+    loads. Options of the model with a classical method alone are refused: they would do
+    nothing.
+    """
+    from .inference import load_inpainter
+
+    name, thin_name = parse_method(method)
+    check_thin_width(thin_width)
+    if name not in (AUTO, MODEL):
+        given = [option for option, value in (("--model", model), ("--onnx", onnx),
+                                              ("--flips", flips != 1)) if value]
+        if given:
+            raise ConfigError(f"--method {name} fills every hole without a model: drop "
+                              f"{' and '.join(given)}, or use --method auto or pconv")
+        return classical_inpainter(name)
+    thin = classical_inpainter(thin_name) if thin_name is not None else None
+    inpainter = load_inpainter(model=model, onnx=onnx, device=device, flips=flips, blend=blend)
+    if thin is None:
+        return inpainter
+    return RoutedInpainter(inpainter, thin, thin_width, name=f"{AUTO}:{thin.name}")

@@ -1,0 +1,146 @@
+"""``--method auto``: each hole region filled by a classical method or the model, by its width."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from pconv_cli.classical import classical_inpainter
+from pconv_cli.errors import ConfigError
+from pconv_cli.inference import TorchInpainter
+from pconv_cli.metrics import hole_region_widths
+from pconv_cli.routing import (
+    DEFAULT_THIN_WIDTH,
+    RoutedInpainter,
+    default_thin_method,
+    load_method,
+    parse_method,
+    thin_regions,
+)
+
+HEIGHT, WIDTH = 64, 96
+LINE = (10, slice(5, 40))  # a 1-px line
+BLOB = (slice(24, 54), slice(56, 86))  # a 30-px square, far from the line
+
+
+def photo(seed: int = 0) -> np.ndarray:
+    """A smooth colour image with some texture: every method fills it differently."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH] / 32.0
+    base = np.stack([0.5 + 0.3 * np.sin(x + c) * np.cos(y - c) for c in range(3)], axis=-1)
+    return np.clip(base + 0.05 * rng.random((HEIGHT, WIDTH, 3)), 0, 1).astype(np.float32)[None]
+
+
+def valid_with(*holes) -> np.ndarray:
+    valid = np.ones((1, HEIGHT, WIDTH), dtype=bool)
+    for hole in holes:
+        valid[(0, *hole)] = False
+    return valid
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint) -> TorchInpainter:
+    return TorchInpainter.from_checkpoint(checkpoint, "cpu")
+
+
+@pytest.fixture(scope="module")
+def biharmonic():
+    return classical_inpainter("biharmonic")
+
+
+def test_a_thin_line_gets_the_classical_fill_and_a_wide_blob_the_models(model, biharmonic):
+    image, valid = photo(), valid_with(LINE, BLOB)
+    routed = RoutedInpainter(model, biharmonic, DEFAULT_THIN_WIDTH).inpaint(image, valid)
+    line_alone = biharmonic.inpaint(image, valid_with(LINE))
+    assert np.array_equal(routed[(0, *LINE)], line_alone[(0, *LINE)])
+    # The model fills the blob with the line already filled: it is a known pixel to it.
+    with_line = image.copy()
+    with_line[(0, *LINE)] = line_alone[(0, *LINE)]
+    blob_by_model = model.inpaint(with_line, valid_with(BLOB))
+    assert np.array_equal(routed[(0, *BLOB)], blob_by_model[(0, *BLOB)])
+    assert not np.allclose(routed[(0, *BLOB)], biharmonic.inpaint(image, valid)[(0, *BLOB)])
+    assert np.array_equal(routed[valid], image[valid])
+
+
+def test_thin_width_0_is_the_model_and_a_huge_one_the_classical_method(model, biharmonic):
+    image, valid = photo(1), valid_with(LINE, BLOB)
+    assert np.array_equal(RoutedInpainter(model, biharmonic, 0).inpaint(image, valid),
+                          model.inpaint(image, valid))
+    assert np.array_equal(RoutedInpainter(model, biharmonic, 1e9).inpaint(image, valid),
+                          biharmonic.inpaint(image, valid))
+
+
+def test_regions_are_measured_as_evaluate_measures_hole_widths():
+    valid = valid_with((slice(10, 15), slice(5, 60)), BLOB)[0]  # a 5-px line and the blob
+    _labels, widths = hole_region_widths(valid)
+    assert sorted(widths)[0] == 5  # evaluate's measure: 2·r − 1
+    for threshold, line_is_thin in ((4, False), (5, True), (6, True)):
+        thin = thin_regions(valid, threshold)
+        assert thin[12, 30] == line_is_thin
+        assert not thin[BLOB].any()
+        assert not thin[valid].any()
+
+
+def test_a_hole_without_any_known_pixel_goes_to_the_model(model, biharmonic):
+    image = photo(2)
+    valid = np.zeros((1, HEIGHT, WIDTH), dtype=bool)
+    assert not thin_regions(valid[0], 1e9).any()
+    routed = RoutedInpainter(model, biharmonic, 1e9).inpaint(image, valid)
+    assert np.array_equal(routed, model.inpaint(image, valid))
+
+
+def test_routed_inpainter_takes_what_the_model_takes(model, biharmonic):
+    image8 = (photo(3)[0] * 255).astype(np.uint8)
+    valid = valid_with(LINE, BLOB)[0].astype(np.uint8)  # one image, a 0/1 mask
+    out = RoutedInpainter(model, biharmonic).inpaint(image8, valid)
+    assert out.dtype == np.uint8 and out.shape == image8.shape
+    assert np.array_equal(out[valid == 1], image8[valid == 1])
+
+
+def test_the_router_reports_both_parts(model, biharmonic):
+    routed = RoutedInpainter(model, biharmonic, 6)
+    assert routed.name == "auto:biharmonic"
+    assert "holes ≤ 6 px wide: biharmonic" in routed.backend
+    assert routed.backend.startswith(model.backend)
+    assert (routed.multiple, routed.flips, routed.blend) == (model.multiple, 1, "poisson")
+
+
+def test_parse_method_names_the_choices():
+    assert parse_method("auto:FSR") == ("auto", "fsr")
+    assert parse_method("ns") == ("ns", None)
+    assert parse_method("pconv") == ("pconv", None)
+    with pytest.raises(ConfigError, match="thin-hole method of auto must be one of"):
+        parse_method("auto:mean")
+    with pytest.raises(ConfigError, match="--method magic: choose auto, pconv"):
+        parse_method("magic")
+
+
+def test_without_opencv_auto_fills_thin_holes_with_biharmonic(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    assert default_thin_method() == "biharmonic"
+    assert parse_method("auto") == ("auto", "biharmonic")
+
+
+@pytest.mark.parametrize("method", ["ns", "telea", "fsr", "auto:fsr"])
+def test_a_method_that_needs_opencv_without_it_is_one_line_naming_the_extra(monkeypatch,
+                                                                           checkpoint, method):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(ConfigError) as caught:
+        load_method(method, model=checkpoint if method.startswith("auto") else None,
+                    device="cpu")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "needs OpenCV" in message and "pip install 'pconv[classical]'" in message
+
+
+def test_model_options_with_a_classical_method_alone_are_refused(checkpoint):
+    with pytest.raises(ConfigError, match="--method biharmonic fills every hole without a "
+                                          "model: drop --model and --flips"):
+        load_method("biharmonic", model=checkpoint, flips=4)
+
+
+def test_a_negative_thin_width_is_refused(model, biharmonic):
+    with pytest.raises(ConfigError, match="--thin-width -1: give a width in pixels"):
+        RoutedInpainter(model, biharmonic, -1)
