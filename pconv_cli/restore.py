@@ -724,7 +724,11 @@ def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, mult
         elif max(box[2] - box[0], box[3] - box[1]) <= options.hd_trigger and fixed_size is None:
             pairs = [(box, box)]  # an image (or crop) small enough for one pass
         else:
-            pairs = tile_box(box, tile, options.hd_margin, multiple)
+            # Only the tiles whose own part holds a hole: a long diagonal hair's box is
+            # mostly intact image.
+            pairs = [(window, keep) for window, keep in tile_box(box, tile, options.hd_margin,
+                                                                  multiple)
+                     if not valid[keep[0]:keep[2], keep[1]:keep[3]].all()]
         for window, keep in pairs:
             jobs.append(_job_for(image, valid, window, keep, limit, fixed_size))
     return jobs

@@ -407,6 +407,8 @@ def test_large_crops_are_tiled_at_native_resolution_not_shrunk():
         kt, kl, kb, kr = job.keep
         kept[kt:kb, kl:kr] += 1
     assert (kept[~valid] == 1).all()  # every hole pixel is filled by exactly one tile
+    assert all(not valid[job.keep[0]:job.keep[2], job.keep[1]:job.keep[3]].all()
+               for job in jobs)  # and no tile is spent on intact image
 
 
 def test_resize_is_the_strategy_that_shrinks():
