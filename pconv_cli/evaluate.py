@@ -66,10 +66,13 @@ from .metrics import (
     image_scores,
     load_lpips,
 )
+from .routing import AUTO, DEFAULT_THIN_WIDTH, check_thin_width, parse_method
 
 PAIRINGS = ("seeded", "all", "named")
 TOP_LEVEL_KIND = "photo"  # the kind of images directly in the images folder
 KNOWN_METHODS = ("pconv", *CLASSICAL_METHODS)
+# The model and a classical method routed by hole width (pconv_cli.routing): auto, auto:fsr, ...
+ROUTED_METHODS = (AUTO, f"{AUTO}:NAME")
 BASE_METRICS = ("l1", "psnr", "ssim", *HOLE_METRICS)
 HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "lpips": False,
                     "hole_l1": False, "hole_psnr": True}
@@ -750,14 +753,51 @@ def parse_methods(values: str | Sequence[str] | None) -> list[str]:
         for name in (part.strip().lower() for part in value.split(",")):
             if not name:
                 continue
-            if name not in KNOWN_METHODS:
+            if is_routed(name):
+                parse_method(name)  # a thin method that auto does not take is refused here
+            elif name not in KNOWN_METHODS:
                 raise ConfigError(
-                    f"unknown method {name!r}; known methods: {', '.join(KNOWN_METHODS)} "
+                    f"unknown method {name!r}; known methods: "
+                    f"{', '.join((*KNOWN_METHODS, *ROUTED_METHODS))} "
                     "(a checkpoint goes to --model, an ONNX file to --onnx)"
                 )
             if name not in names:
                 names.append(name)
     return names
+
+
+def is_routed(name: str) -> bool:
+    """``auto`` or ``auto:NAME``: the bundled model with a classical method for thin holes."""
+    return name.partition(":")[0] == AUTO
+
+
+def parse_thin_widths(value: str | float | Sequence[float]) -> list[float]:
+    """Thin-width thresholds (px) from ``"2,6"`` (or a number or a list), checked, duplicates
+    dropped."""
+    if isinstance(value, (int, float)):
+        parts: list = [value]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+    else:
+        parts = list(value)
+    widths: list[float] = []
+    for part in parts:
+        try:
+            width = float(part)
+        except ValueError:
+            raise ConfigError(f"--thin-width {value}: give widths in pixels, such as 6 or "
+                              "2,6,10") from None
+        if check_thin_width(width) not in widths:
+            widths.append(width)
+    if not widths:
+        raise ConfigError("--thin-width: give widths in pixels, such as 6 or 2,6,10")
+    return widths
+
+
+def routed_name(name: str, thin_width: float) -> str:
+    """An ``auto`` method's name in a report: ``-wN`` added where its thin width is not
+    restore's default (``auto:fsr-w2``)."""
+    return name if thin_width == DEFAULT_THIN_WIDTH else f"{name}-w{thin_width:g}"
 
 
 def default_methods() -> list[str]:
@@ -837,6 +877,7 @@ def build_methods(
     device: str = "auto",
     flips: str | Sequence[int] = (1,),
     blend: str | Sequence[str] = ("poisson",),
+    thin_width: str | float | Sequence[float] = (DEFAULT_THIN_WIDTH,),
 ) -> list[Any]:
     """Inpainters for checkpoints, ONNX files and named methods (see :data:`KNOWN_METHODS`).
 
@@ -845,13 +886,18 @@ def build_methods(
     ``inference.FLIP_ENSEMBLES``, for 2, 4 and 8) and ``blend`` (``"poisson,none"``: with and
     without seam blending, :mod:`pconv_cli.seams`), named by :func:`variant_name`. Classical
     methods are built first, so a missing optional dependency fails before any model is loaded.
+    ``auto`` and ``auto:NAME`` (:mod:`pconv_cli.routing`) are the bundled model in each of
+    those variants with a classical method for the hole regions up to each ``thin_width``
+    (a list, or ``"2,6"``) px wide, named by :func:`routed_name` and :func:`variant_name`.
     Given nothing at all, it builds :func:`default_methods`.
     """
     names = parse_methods(list(methods))
     variants = [(f, b) for f in parse_flips(flips) for b in parse_blends(blend)]
+    widths = parse_thin_widths(thin_width)
     if not (models or onnx or names):
         names = default_methods()
     classical = {n: classical_inpainter(n) for n in names if n in CLASSICAL_METHODS}
+    thin = {n: classical_inpainter(parse_method(n)[1]) for n in names if is_routed(n)}
     files = [Path(p) for p in [*models, *onnx]]
     file_names = file_method_names(files, reserved=names)
     built: list[Any] = []
@@ -864,6 +910,16 @@ def build_methods(
 
             built += [_torch_inpainter(default_model_path(), device, variant_name("pconv", f, b),
                                        f, b) for f, b in variants]
+        elif is_routed(name):
+            from .inference import default_model_path
+            from .routing import RoutedInpainter
+
+            for f, b in variants:
+                model = _torch_inpainter(default_model_path(), device, variant_name("pconv", f, b),
+                                         f, b)
+                built += [RoutedInpainter(model, thin[name], w,
+                                          name=variant_name(routed_name(name, w), f, b))
+                          for w in widths]
         else:
             built.append(classical[name])
     return built
@@ -890,7 +946,9 @@ def method_source(method: Any) -> str:
         value = getattr(method, attr, None)
         if value:
             return str(value)
-    return "built in" if method.name in KNOWN_METHODS else type(method).__name__
+    if method.name in KNOWN_METHODS or getattr(method, "thin_width", None) is not None:
+        return "built in"
+    return type(method).__name__
 
 
 # --------------------------------------------------------------------------- aggregation

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import __version__
+from .classical import ClassicalInpainter
 from .errors import ConfigError, InputError, PconvError
 from .fileio import atomic_path, atomic_write_text
 from .imaging import IMAGE_SUFFIXES
@@ -1107,11 +1108,18 @@ def output_settings(options: RestoreOptions, inpainter: Inpainter,
     def resolved(path: Path | None) -> str | None:
         return None if path is None else str(Path(path).resolve())
 
+    # --method: a model alone (recorded as None, as in records written before --method), a
+    # classical method alone (no model), or both routed by hole width (the model's name).
+    routed = getattr(inpainter, "thin_width", None) is not None
+    classical = isinstance(inpainter, ClassicalInpainter)
+    model_name = inpainter.model.name if routed else None if classical else inpainter.name
     return {
-        "model": inpainter.name,
-        "model-sha256": model_digest,
-        "flips": getattr(inpainter, "flips", 1),
-        "blend": getattr(inpainter, "blend", None),
+        "model": model_name,
+        "model-sha256": None if classical else model_digest,
+        "flips": None if classical else getattr(inpainter, "flips", 1),
+        "blend": None if classical else getattr(inpainter, "blend", None),
+        "method": inpainter.name if routed or classical else None,
+        "thin-width": inpainter.thin_width if routed else None,
         "masks": resolved(options.masks),
         "mask": resolved(options.mask),
         "mask-from": options.mask_from,
@@ -1136,7 +1144,7 @@ def output_settings(options: RestoreOptions, inpainter: Inpainter,
 
 def _shown(key: str, value: object) -> str:
     if value is None:
-        return "none"
+        return "pconv" if key == "method" else "none"  # the model alone: see output_settings
     if key.endswith("sha256"):
         return f"{value}"[:12] + "…"
     return str(value)

@@ -281,3 +281,50 @@ def test_named_pairs_score_each_kind_and_hole_width_inside_the_holes(tmp_path):
 def test_help_lists_fsr_and_the_named_pairing():
     result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
     assert "fsr-best" in result.stdout and "named:" in result.stdout
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_file(), reason="no default model bundled yet")
+def test_auto_at_thin_width_0_scores_as_the_model_and_at_a_huge_one_as_the_classical_method(
+        files, tmp_path):
+    out = tmp_path / "r.json"
+    result = run(files, "--method", "pconv,biharmonic,auto:biharmonic", "--thin-width",
+                 "0,1000,6", "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    names = ["pconv", "biharmonic", "auto:biharmonic-w0", "auto:biharmonic-w1000",
+             "auto:biharmonic"]
+    assert list(doc["methods"]) == names
+    overall = {name: doc["methods"][name]["overall"] for name in names}
+    assert overall["auto:biharmonic-w0"] == overall["pconv"]
+    assert overall["auto:biharmonic-w1000"] == overall["biharmonic"]
+    backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
+    assert backends["auto:biharmonic"].endswith("holes ≤ 6 px wide: biharmonic "
+                                                f"(scikit-image {skimage_version()} cpu)")
+
+
+def skimage_version() -> str:
+    import skimage
+
+    return skimage.__version__
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--method", "auto:mean"), "the thin-hole method of auto must be one of"),
+    (("--method", "auto", "--thin-width", "wide"), "--thin-width wide: give widths in pixels"),
+    (("--method", "auto", "--thin-width", "-2"), "--thin-width -2: give a width in pixels"),
+])
+def test_a_bad_auto_method_or_thin_width_is_one_line_and_exit_1(files, args, message):
+    result = run(files, *args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_auto_without_opencv_contrib_routes_thin_holes_to_biharmonic(files, monkeypatch):
+    from pconv_cli.evaluate import build_methods
+
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip("no default model bundled yet")
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    (method,) = build_methods(methods=["auto"], device="cpu")
+    assert method.name == "auto" and method.thin.name == "biharmonic"

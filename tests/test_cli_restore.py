@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -454,3 +456,100 @@ def test_a_mask_color_that_is_not_a_colour_is_one_line(checkpoint, tmp_path):
                                              "pink-ish", "--model", str(checkpoint)))
     assert result.exit_code == 1
     assert "--mask-color 'pink-ish': not a colour" in result.output
+
+
+def thin_and_wide_folder(root: Path) -> tuple[Path, Path, np.ndarray]:
+    """One photo-like image with a 1-px scratch and a 12×20 hole; its mask (H×W bool)."""
+    src, masks = root / "in", root / "masks"
+    src.mkdir(parents=True)
+    masks.mkdir()
+    y, x = np.mgrid[0:40, 0:56] / 12.0
+    image = np.stack([0.5 + 0.3 * np.sin(x + c) * np.cos(y - c) for c in range(3)], axis=-1)
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(src / "a.png")
+    hole = np.zeros((40, 56), bool)
+    hole[8:20, 10:30] = True
+    hole[30, 5:50] = True
+    Image.fromarray(hole.astype(np.uint8) * 255).save(masks / "a.png")
+    return src, masks, hole
+
+
+def test_restore_auto_fills_a_scratch_classically_and_records_method_and_thin_width(checkpoint,
+                                                                                  tmp_path):
+    from pconv_cli.classical import classical_inpainter
+
+    src, masks, hole = thin_and_wide_folder(tmp_path)
+    out = tmp_path / "out"
+    args = ["restore", str(src), str(out), "--masks", str(masks), "--model", str(checkpoint),
+            "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--method", "auto:biharmonic", "--thin-width", "3"])
+    assert result.exit_code == 0, result.output
+    assert "holes ≤ 3 px wide: biharmonic" in " ".join(result.output.split())
+    restored = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+    original = np.asarray(Image.open(src / "a.png"))
+    scratch = np.zeros_like(hole)
+    scratch[30, 5:50] = True
+    expected = classical_inpainter("biharmonic").inpaint(
+        original[None].astype(np.float32) / 255, ~scratch[None])[0]
+    assert np.abs(restored[scratch] - (expected[scratch] * 255).round()).max() <= 1
+    settings = json.loads((out / ".pconv-restore.json").read_text())["settings"]
+    assert settings["method"] == "auto:biharmonic" and settings["thin-width"] == 3.0
+    assert settings["model"] == "tiny" and len(settings["model-sha256"]) == 64
+    refused = runner.invoke(app, [*args, "--method", "pconv"])
+    assert refused.exit_code == 1
+    assert "--method pconv (was auto:biharmonic)" in refused.output
+    assert "--thin-width none (was 3.0)" in refused.output
+
+
+def test_restore_with_a_classical_method_loads_no_model_and_records_none(tmp_path):
+    from pconv_cli.classical import classical_inpainter
+
+    src, masks, hole = thin_and_wide_folder(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["restore", str(src), str(out), "--masks", str(masks),
+                                 "--method", "biharmonic"])
+    assert result.exit_code == 0, result.output
+    assert "with biharmonic (scikit-image" in " ".join(result.output.split())
+    original = np.asarray(Image.open(src / "a.png"))
+    expected = classical_inpainter("biharmonic").inpaint(
+        original[None].astype(np.float32) / 255, ~hole[None])[0]
+    restored = np.asarray(Image.open(out / "a.png"), dtype=np.int16)
+    assert np.abs(restored - (expected * 255).round()).max() <= 1
+    settings = json.loads((out / ".pconv-restore.json").read_text())["settings"]
+    assert settings["method"] == "biharmonic"
+    assert settings["model"] is None and settings["model-sha256"] is None
+    assert settings["thin-width"] is None and settings["flips"] is None
+
+
+@pytest.mark.parametrize("method", ["ns", "fsr", "auto:telea"])
+def test_restore_with_a_method_that_needs_opencv_without_it_is_one_line(checkpoint, tmp_path,
+                                                                        monkeypatch, method):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    result = runner.invoke(app, restore_args(src, tmp_path / "out", masks, "--model",
+                                             str(checkpoint), "--method", method)
+                           if method.startswith("auto") else
+                           restore_args(src, tmp_path / "out", masks, "--method", method))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "needs OpenCV" in lines[0] and "pip install 'pconv[classical]'" in lines[0]
+
+
+def test_restore_with_an_unknown_method_is_one_line_before_anything_is_read(tmp_path):
+    result = runner.invoke(app, ["restore", str(tmp_path / "missing"), str(tmp_path / "out"),
+                                 "--method", "magic"])
+    assert result.exit_code == 1
+    assert "--method magic: choose auto, pconv, ns, telea, biharmonic, fsr" in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_restore_defaults_to_auto(checkpoint, tmp_path):
+    from pconv_cli.routing import DEFAULT_THIN_WIDTH, default_thin_method
+
+    src, masks = make_folder(tmp_path, names=("a.png",))
+    out = tmp_path / "out"
+    result = runner.invoke(app, restore_args(src, out, masks, "--model", str(checkpoint)))
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / ".pconv-restore.json").read_text())["settings"]
+    assert settings["method"] == f"auto:{default_thin_method()}"
+    assert settings["thin-width"] == DEFAULT_THIN_WIDTH

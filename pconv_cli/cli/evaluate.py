@@ -22,6 +22,7 @@ from rich.table import Table
 
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
+from ..routing import DEFAULT_THIN_WIDTH
 from .app import app
 from .common import console, err_console, examples, handle_errors
 
@@ -118,6 +119,9 @@ def _render(report) -> None:
     ("pconv evaluate --images eval-sets/thin/images --masks eval-sets/thin/masks "
      "--pairs named --native --bands 0,1 --method pconv,ns,fsr",
      "thin damage at native resolution: scores per image kind and hole width"),
+    ("pconv evaluate --images photos/ --masks test-masks/ --method pconv,auto:fsr "
+     "--thin-width 2,6",
+     "the model with FSR for thin holes, up to 2 and up to 6 px wide, against the model"),
 ))
 @handle_errors
 def evaluate_command(
@@ -138,7 +142,10 @@ def evaluate_command(
         rich_help_panel=_WHAT, show_default=False)] = None,
     method: Annotated[list[str] | None, typer.Option(
         "--method", help="Comma list of: pconv (the bundled model), telea, ns (OpenCV), fsr, "
-                         "fsr-best (OpenCV contrib, slow), biharmonic, mean \\[default, when "
+                         "fsr-best (OpenCV contrib, slow), biharmonic, mean; auto: the bundled "
+                         "model with a classical method for holes up to --thin-width px wide, "
+                         "as restore runs it (auto:fsr, auto:biharmonic, ... name the method) "
+                         "\\[default, when "
                          "no --model or --onnx is given: "
                          "pconv,telea,ns,biharmonic; pconv,biharmonic without OpenCV].",
         rich_help_panel=_WHAT, show_default=False)] = None,
@@ -150,6 +157,11 @@ def evaluate_command(
         "--blend", help="poisson: make each model's fills continuous with the pixels around "
                         "the hole, as restore does; none: the raw composite; poisson,none "
                         "scores both (NAME-noblend).", rich_help_panel=_WHAT)] = "poisson",
+    thin_width: Annotated[str, typer.Option(
+        "--thin-width", metavar="PX", help="For auto methods: the widest hole region (px) the "
+                        "classical method fills; a comma list such as 2,6,10 scores each "
+                        "(named NAME-w2 where not restore's default).",
+        rich_help_panel=_WHAT)] = f"{DEFAULT_THIN_WIDTH:g}",
     pairs: Annotated[Literal["seeded", "all", "named"], typer.Option(
         "--pairs", help="seeded: each mask once, with an image drawn by --seed; all: every "
                         "image with every mask; named: each image with the mask of the same "
@@ -205,7 +217,8 @@ def evaluate_command(
         raise ConfigError("--size and --native exclude each other: choose one")
     edges = parse_bands(bands)
     size_hw = parse_size(size) if size is not None else None
-    methods = build_methods(model or [], onnx or [], method or [], device, flips, blend)
+    methods = build_methods(model or [], onnx or [], method or [], device, flips, blend,
+                            thin_width)
     # Loaded before the masks are read, so that a missing package or weights stop at once.
     lpips_scorer = load_lpips(device) if lpips else None
     with _ProgressBar() if console.is_terminal else nullcontext(None) as progress:

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..detect import DEFAULT_THRESHOLD
+from ..routing import DEFAULT_THIN_WIDTH, RESTORE_METHODS
 from .app import app
 from .common import console, err_console, examples, handle_errors
 from .options import (
@@ -148,6 +149,10 @@ class EtaColumn(ProgressColumn):
      "painted copies of the images: the magenta pixels are the holes"),
     ("pconv restore scans/ restored/ --mask-from alpha",
      "the transparent pixels of each image are the holes"),
+    ("pconv restore scans/ restored/ --masks scan-masks/ --thin-width 0",
+     "every hole filled by the model, thin ones too (as --method pconv)"),
+    ("pconv restore scans/ restored/ --masks scan-masks/ --method fsr",
+     "a classical method only: Frequency Selective Reconstruction (OpenCV contrib)"),
     ("pconv restore scans/ restored/ --masks scan-masks/ --flips 8 --format png",
      "the 8-copy ensemble (8 model calls per image), written as PNG"),
     ("pconv restore scans/ restored/ --masks scan-masks/ --onnx a.onnx --device cuda",
@@ -165,6 +170,18 @@ def restore_command(
         "--onnx", help="ONNX model made by pconv export, run with ONNX Runtime.",
         rich_help_panel=_MODEL)] = None,
     device: Annotated[str, device_option(_MODEL)] = "auto",
+    method: Annotated[str, typer.Option(
+        "--method", metavar="|".join(RESTORE_METHODS),
+        help="auto: hole regions up to --thin-width px wide are filled by a classical method "
+             "(fsr with OpenCV contrib installed, else biharmonic; auto:NAME chooses it), "
+             "wider ones by the model; pconv: the model everywhere; ns, telea, biharmonic, "
+             "fsr: that classical method everywhere (ns, telea and fsr need pip install "
+             "'pconv[classical]').", rich_help_panel=_MODEL)] = "auto",
+    thin_width: Annotated[float, typer.Option(
+        "--thin-width", metavar="PX", min=0,
+        help="With --method auto: the widest hole region (2·r − 1 px, r its largest distance "
+             "to a known pixel) that the classical method fills; 0 sends every hole to the "
+             "model.", rich_help_panel=_MODEL)] = DEFAULT_THIN_WIDTH,
     flips: Annotated[int, typer.Option(
         help="1, or 2, 4 or 8: average the model over that many mirrored (8: and transposed) "
              "copies of each input (better fills; that many model calls per input).",
@@ -247,7 +264,9 @@ def restore_command(
 ) -> None:
     """Restore every image in IN into OUT; bad files are skipped, listed and exit status 1."""
     from ..restore import RestoreOptions, RestoreRun, file_digest, parse_shard, shard_for_rank
+    from ..routing import MODEL, parse_method
 
+    method_name = parse_method(method)[0]  # a wrong --method before anything is read
     options = RestoreOptions(
         masks=masks, mask=mask, mask_from=mask_from.value, invert_mask=invert_mask,
         resize_masks=resize_masks, grow_mask=grow_mask, recursive=recursive, format=fmt.value,
@@ -261,12 +280,14 @@ def restore_command(
     )
     run = RestoreRun(input_path, output, options)  # IN, OUT, masks and files, before the model
 
-    from ..inference import default_model_path, load_inpainter
+    from ..inference import default_model_path
     from ..restore import DETECTED_MASKS_DIR, rank_device
+    from ..routing import AUTO, load_method
 
-    inpainter = load_inpainter(model=model, onnx=onnx, device=rank_device(device),
-                               flips=flips, blend=blend.value)
-    model_digest = file_digest(onnx or model or default_model_path())
+    inpainter = load_method(method, model=model, onnx=onnx, device=rank_device(device),
+                            flips=flips, blend=blend.value, thin_width=thin_width)
+    with_model = method_name in (AUTO, MODEL)
+    model_digest = file_digest(onnx or model or default_model_path()) if with_model else None
     finder = run.load_detector(rank_device(device))
     if finder is not None:
         why = "no masks given: " if run.detection_implied else ""
