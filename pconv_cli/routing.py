@@ -36,6 +36,10 @@ MODEL = "pconv"
 # ≤ 2 px and 3–6 px width groups of evaluate, where the classical methods were measured ahead
 # of the bundled model on eval-sets/thin (docs/restore.md, "Which method fills a hole").
 DEFAULT_THIN_WIDTH = 6.0
+# Wide holes farther than this (px) from every thin region are not given to the classical
+# method as holes: its fill of a thin region draws on pixels much nearer (ns and telea 3 px,
+# biharmonic each region with a 2-px rim, FSR 16-px blocks in 32-px windows).
+CLASSICAL_REACH = 48
 # Thin methods restore and evaluate offer (mean is a baseline, fsr-best too slow to route to).
 THIN_METHODS = ("fsr", "biharmonic", "ns", "telea")
 RESTORE_METHODS = (AUTO, MODEL, "ns", "telea", "biharmonic", "fsr")
@@ -90,6 +94,20 @@ def thin_regions(valid: np.ndarray, thin_width: float) -> np.ndarray:
     return lookup[labels]
 
 
+def classical_view(valid: np.ndarray, thin: np.ndarray, reach: int = CLASSICAL_REACH
+                   ) -> np.ndarray:
+    """The mask the classical method is given for the ``thin`` regions: every hole within
+    ``reach`` px of a thin pixel stays a hole (it never draws on an unknown pixel); wide holes
+    farther away count as known, so that it does not spend time filling them for nothing."""
+    from scipy import ndimage
+
+    wide = ~valid & ~thin
+    if not wide.any():
+        return valid
+    near = ndimage.distance_transform_edt(~thin) <= reach
+    return valid | (wide & ~near)
+
+
 class RoutedInpainter:
     """Thin hole regions to a classical method, the others to a model (see the module
     docstring); the inpainter interface of :mod:`pconv_cli.inference`.
@@ -134,7 +152,8 @@ class RoutedInpainter:
         # Images without a thin region skip the classical method; without a wide one, the model.
         with_thin = np.flatnonzero(thin.any(axis=(1, 2)))
         if len(with_thin):
-            filled = self.thin.inpaint(images[with_thin], valid[with_thin])
+            seen = np.stack([classical_view(valid[i], thin[i]) for i in with_thin])
+            filled = self.thin.inpaint(images[with_thin], seen)
             for k, i in enumerate(with_thin):
                 result[i][thin[i]] = filled[k][thin[i]]
         known = valid | thin

@@ -14,6 +14,7 @@ from pconv_cli.metrics import hole_region_widths
 from pconv_cli.routing import (
     DEFAULT_THIN_WIDTH,
     RoutedInpainter,
+    classical_view,
     default_thin_method,
     load_method,
     parse_method,
@@ -144,3 +145,16 @@ def test_model_options_with_a_classical_method_alone_are_refused(checkpoint):
 def test_a_negative_thin_width_is_refused(model, biharmonic):
     with pytest.raises(ConfigError, match="--thin-width -1: give a width in pixels"):
         RoutedInpainter(model, biharmonic, -1)
+
+
+def test_the_classical_method_is_spared_wide_holes_far_from_every_thin_region():
+    valid = np.ones((200, 200), dtype=bool)
+    valid[10, 10:60] = False  # a thin line
+    valid[20:40, 20:40] = False  # a wide hole near it
+    valid[150:190, 150:190] = False  # a wide hole far from it
+    thin = thin_regions(valid, DEFAULT_THIN_WIDTH)
+    seen = classical_view(valid, thin, reach=48)
+    assert not seen[10, 10:60].any()  # the line is a hole to it
+    assert not seen[20:40, 20:40].any()  # the near hole too: never read as known
+    assert seen[150:190, 150:190].all()  # the far one is not its business
+    assert np.array_equal(classical_view(valid, valid == 0), valid)  # all thin: as given
