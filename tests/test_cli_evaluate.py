@@ -288,7 +288,7 @@ def test_auto_at_thin_width_0_scores_as_the_model_and_at_a_huge_one_as_the_class
         files, tmp_path):
     out = tmp_path / "r.json"
     result = run(files, "--method", "pconv,biharmonic,auto:biharmonic", "--thin-width",
-                 "0,1000,6", "--device", "cpu", "--json", str(out))
+                 "0,1000,10", "--device", "cpu", "--json", str(out))
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     names = ["pconv", "biharmonic", "auto:biharmonic-w0", "auto:biharmonic-w1000",
@@ -298,7 +298,7 @@ def test_auto_at_thin_width_0_scores_as_the_model_and_at_a_huge_one_as_the_class
     assert overall["auto:biharmonic-w0"] == overall["pconv"]
     assert overall["auto:biharmonic-w1000"] == overall["biharmonic"]
     backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
-    assert backends["auto:biharmonic"].endswith("holes ≤ 6 px wide: biharmonic "
+    assert backends["auto:biharmonic"].endswith("holes ≤ 10 px wide: biharmonic "
                                                 f"(scikit-image {skimage_version()} cpu)")
 
 
