@@ -720,10 +720,15 @@ def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, mult
         tile = (min(tile[0], fixed_size[0]), min(tile[1], fixed_size[1]))
     jobs = []
     for box in boxes:
+        box_limit = limit
         if limit is not None:  # resize: the whole image at hd_size, as asked
             pairs = [(box, box)]
         elif max(box[2] - box[0], box[3] - box[1]) <= options.hd_trigger and fixed_size is None:
             pairs = [(box, box)]  # an image (or crop) small enough for one pass
+        elif widest_hole(valid[box[0]:box[2], box[1]:box[3]]) > min(tile) // 4:
+            # A hole too wide for a tile's context (a missing corner, a tear): a tile inside
+            # it would see no image at all. Such a crop is inferred whole, at hd_size.
+            pairs, box_limit = [(box, box)], options.hd_size
         else:
             # Only the tiles whose own part holds a hole: a long diagonal hair's box is
             # mostly intact image.
@@ -731,8 +736,24 @@ def make_jobs(image: ImageFile, valid: np.ndarray, options: RestoreOptions, mult
                                                                   multiple)
                      if not valid[keep[0]:keep[2], keep[1]:keep[3]].all()]
         for window, keep in pairs:
-            jobs.append(_job_for(image, valid, window, keep, limit, fixed_size))
+            jobs.append(_job_for(image, valid, window, keep, box_limit, fixed_size))
     return jobs
+
+
+def widest_hole(valid: np.ndarray) -> int:
+    """About the width (px) of the widest hole: twice the largest distance from a hole pixel
+    to a known one, on the 8-pixel grid (a cell is hole if any pixel in it is), so it is cheap
+    on a 24 MP crop and errs towards wide."""
+    from scipy import ndimage
+
+    height, width = valid.shape
+    gh, gw = -(-height // _GRID), -(-width // _GRID)
+    padded = np.zeros((gh * _GRID, gw * _GRID), dtype=bool)
+    padded[:height, :width] = ~valid
+    cells = padded.reshape(gh, _GRID, gw, _GRID).any(axis=(1, 3))
+    if not cells.any():
+        return 0
+    return int(2 * ndimage.distance_transform_edt(np.pad(cells, 1)).max() * _GRID)
 
 
 def _job_for(image: ImageFile, valid: np.ndarray, box: Box, keep: Box, limit: int | None,

@@ -1074,3 +1074,30 @@ def test_mask_color_needs_mask_files_and_no_invert():
         RestoreOptions(mask_from="alpha", mask_color="#f0f").validate()
     with pytest.raises(ConfigError, match="--invert-mask does not apply"):
         RestoreOptions(masks=Path("m"), mask_color="#f0f", invert_mask=True).validate()
+
+
+def test_a_hole_too_wide_for_a_tile_is_inferred_whole_at_hd_size():
+    """Tiles inside a missing corner would see no image; that crop is shrunk instead, while
+    a thin scratch elsewhere stays at native resolution."""
+    height, width = 1000, 1500
+    image = ImageFile(np.zeros((height, width, 3), np.uint8), "RGB", "PNG")
+    valid = np.ones((height, width), bool)
+    valid[:700, :700] = False  # a missing corner, larger than --hd-trigger
+    valid[900, 800:1450] = False  # a scratch far from it
+    jobs = make_jobs(image, valid, RestoreOptions(hd_trigger=512, hd_size=256, hd_margin=32),
+                     multiple=8)
+    corner = [job for job in jobs if job.box[0] == 0 and job.box[1] == 0]
+    assert len(corner) == 1 and corner[0].scaled and max(corner[0].shape) == 256
+    scratch = [job for job in jobs if job.box[1] > 700]
+    assert scratch and not any(job.scaled for job in scratch)
+
+
+def test_widest_hole_measures_widths_on_the_grid():
+    from pconv_cli.restore import widest_hole
+
+    valid = np.ones((400, 400), bool)
+    assert widest_hole(valid) == 0
+    valid[100, 20:380] = False
+    assert widest_hole(valid) <= 16  # a 1-px line: one grid cell
+    valid[200:320, 200:320] = False
+    assert 100 <= widest_hole(valid) <= 150  # a 120-px square
