@@ -13,9 +13,9 @@ them as known pixels: more context next to its holes). The classical method is g
 wide holes near a thin region as holes too, so that it never draws on their unknown pixels
 (its fill of them is discarded), and those farther than :data:`CLASSICAL_REACH` as known, so
 that it does not spend its time on them: the same fills on eval-sets/thin and the paper's
-masks, 10–500 times less FSR time where a stroke mask has a speck. The model part keeps its flip ensemble, seam blend and grey
-fills; they apply to the wide regions only. A region with no known pixel at all has no
-width: it goes to the model.
+masks, 10–500 times less FSR time where a stroke mask has a speck. The model part keeps its
+flip ensemble, seam blend and grey fills; they apply to the wide regions only. A region
+with no known pixel at all has no width: it goes to the model.
 """
 
 from __future__ import annotations
