@@ -118,10 +118,13 @@ def test_parse_method_names_the_choices():
         parse_method("magic")
 
 
-def test_without_opencv_auto_fills_thin_holes_with_biharmonic(monkeypatch):
-    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+@pytest.mark.parametrize("opencv", [True, False])
+def test_auto_fills_thin_holes_with_biharmonic_whatever_is_installed(monkeypatch, opencv):
+    if not opencv:
+        monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
     assert default_thin_method() == "biharmonic"
     assert parse_method("auto") == ("auto", "biharmonic")
+    assert parse_method("auto:fsr") == ("auto", "fsr")
 
 
 @pytest.mark.parametrize("method", ["ns", "telea", "fsr", "auto:fsr"])
