@@ -852,10 +852,39 @@ def restore_image(inpainter: Inpainter, image: ImageFile, valid: np.ndarray,
                          f"{image.width}×{image.height}")
     if valid.all():
         return image
+    image, valid = fill_thin_regions_first(inpainter, image, valid)
     jobs = make_jobs(image, valid, options, inpainter.multiple,
                      getattr(inpainter, "fixed_size", None))
     run_jobs(inpainter, jobs, options)
     return paste(image, valid, jobs)
+
+
+def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.ndarray
+                            ) -> tuple[ImageFile, np.ndarray]:
+    """With ``--method auto``, fill the thin hole regions of the whole image with the
+    classical method before any tiling, each in a crop around it with the context that
+    method reads; returns the image with them filled and the mask with them known.
+
+    Thin damage is scattered over a whole scan, so tile by tile it would take the whole
+    image through the model's tiling; in crops of its own it costs about its own size. The
+    wide holes left are then tiled for the model as usual.
+    """
+    from .routing import CLASSICAL_REACH, RoutedInpainter, classical_view, thin_regions
+
+    if not isinstance(inpainter, RoutedInpainter):
+        return image, valid
+    thin = thin_regions(valid, inpainter.thin_width)
+    if not thin.any():
+        return image, valid
+    jobs = []
+    for box in hole_boxes(~thin, CLASSICAL_REACH):
+        top, left, bottom, right = box
+        rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
+        seen = classical_view(valid[top:bottom, left:right], thin[top:bottom, left:right])
+        job = _Job(box, rgb, seen, scaled=False)
+        job.result = inpainter.thin.inpaint(rgb[None], seen[None])[0]
+        jobs.append(job)
+    return paste(image, ~thin, jobs), valid | thin
 
 
 # ------------------------------------------------------------------------ the pipeline
@@ -870,6 +899,9 @@ class _Prepared:
     waiting: int = 0
     failure: str | None = None
     warning: str = ""
+    # The image as read and its whole mask, for the preview, where ``image`` and ``valid``
+    # already have the thin regions filled (--method auto).
+    as_read: tuple[ImageFile, np.ndarray] | None = None
 
 
 class _Restorer:
@@ -895,10 +927,13 @@ class _Restorer:
                                  f"({self._polarity_hint()})")
             if valid.all():
                 return self._write_unchanged(task, image)
+            warning = self._hole_warning(valid)
+            as_read = (image, valid)
+            image, valid = fill_thin_regions_first(self.inpainter, image, valid)
             jobs = make_jobs(image, valid, self.options, self.inpainter.multiple,
                              getattr(self.inpainter, "fixed_size", None))
-            return _Prepared(task, image, valid, jobs, waiting=len(jobs),
-                             warning=self._hole_warning(valid))
+            return _Prepared(task, image, valid, jobs, waiting=len(jobs), warning=warning,
+                             as_read=as_read)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
             return _failure(task, exc)
 
@@ -978,7 +1013,8 @@ class _Restorer:
             fmt = output_format(item.image.format, self.options.format)
             write_image(task.output, restored, format=fmt, quality=self.options.quality)
             if task.preview is not None:
-                _write_preview(task.preview, item.image, item.valid, restored)
+                before, holes = item.as_read or (item.image, item.valid)
+                _write_preview(task.preview, before, holes, restored)
             return FileResult(task.relative.as_posix(), "restored", "", task.output,
                               warning=item.warning)
         except Exception as exc:  # noqa: BLE001
@@ -1028,6 +1064,8 @@ class _Restorer:
                 item = fut.result()
                 if isinstance(item, FileResult):
                     emit(item)
+                elif not item.jobs:  # every hole was thin and is filled already
+                    encodes.append(pool.submit(self.finish, item))
                 else:
                     waiting.append(item)
                     for job in item.jobs:

@@ -161,3 +161,56 @@ def test_the_classical_method_is_spared_wide_holes_far_from_every_thin_region():
     assert not seen[20:40, 20:40].any()  # the near hole too: never read as known
     assert seen[150:190, 150:190].all()  # the far one is not its business
     assert np.array_equal(classical_view(valid, valid == 0), valid)  # all thin: as given
+
+
+def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharmonic):
+    """restore fills the thin regions of the whole image in crops of their own, as the
+    router fills them on the whole image, and tiles only the wide holes for the model."""
+    from pconv_cli.restore import RestoreOptions, fill_thin_regions_first, make_jobs, restore_image
+    from pconv_cli.restore_io import ImageFile
+
+    rng = np.random.default_rng(3)
+    height, width = 600, 900
+    pixels = (rng.random((height, width, 3)) * 255).astype(np.uint8)
+    image = ImageFile(pixels, "RGB", "PNG")
+    valid = np.ones((height, width), bool)
+    valid[100, 50:850] = False  # a hair across the image
+    for y, x in rng.integers(20, 580, (40, 2)):  # scattered specks
+        valid[y:y + 3, x:x + 3] = False
+    valid[400:470, 600:680] = False  # one wide hole
+    routed = RoutedInpainter(model, biharmonic, DEFAULT_THIN_WIDTH)
+
+    filled, left = fill_thin_regions_first(routed, image, valid)
+    thin = thin_regions(valid, DEFAULT_THIN_WIDTH)
+    assert np.array_equal(left, valid | thin) and not left[400:470, 600:680].any()
+    whole = routed.thin.inpaint(pixels[None].astype(np.float32) / 255,
+                                classical_view(valid, thin)[None])[0]
+    np.testing.assert_allclose(filled.pixels[thin] / 255, whole[thin], atol=1 / 255 + 1e-6)
+    assert np.array_equal(filled.pixels[valid], pixels[valid])
+
+    options = RestoreOptions(hd_trigger=256, hd_size=128, hd_margin=16)
+    jobs = make_jobs(filled, left, options, routed.multiple)
+    assert jobs and all(job.box[0] >= 300 for job in jobs)  # only around the wide hole
+    restored = restore_image(routed, image, valid, options)
+    assert np.array_equal(restored.pixels[thin], filled.pixels[thin])
+    assert np.array_equal(restored.pixels[valid], pixels[valid])
+
+
+def test_restore_writes_an_image_whose_holes_are_all_thin(checkpoint, tmp_path):
+    from PIL import Image
+
+    from pconv_cli.restore import RestoreOptions, restore
+
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    pixels = (np.random.default_rng(4).random((300, 400, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(src / "a.png")
+    mask = np.zeros((300, 400), np.uint8)
+    mask[150, 20:380] = 255
+    Image.fromarray(mask).save(masks / "a.png")
+    inpainter = load_method("auto", model=str(checkpoint), device="cpu")
+    report = restore(src, tmp_path / "out", inpainter, RestoreOptions(masks=masks))
+    assert report.count("restored") == 1
+    after = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    assert np.array_equal(after[mask == 0], pixels[mask == 0])
