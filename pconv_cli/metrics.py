@@ -152,9 +152,17 @@ def hole_region_widths(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # A hole with no known pixel at all has no width to measure: it counts as the widest.
     if holes.all():
         return labels, np.full(count, math.inf)
-    distance = ndimage.distance_transform_edt(holes)
-    radius = ndimage.maximum(distance, labels, index=np.arange(1, count + 1))
-    return labels, 2.0 * np.asarray(radius, dtype=np.float64) - 1.0
+    # Region by region, each on its bounding box grown by a pixel (a region's 8-neighbours
+    # are all known, so its nearest known pixel is within that box): on a scan with scattered
+    # thin damage this touches a few per cent of the pixels instead of all of them.
+    height, width = holes.shape
+    radius = np.empty(count, dtype=np.float64)
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels)):
+        rows = slice(max(rows.start - 1, 0), min(rows.stop + 1, height))
+        cols = slice(max(cols.start - 1, 0), min(cols.stop + 1, width))
+        region = labels[rows, cols] == index + 1
+        radius[index] = ndimage.distance_transform_edt(region).max()
+    return labels, 2.0 * radius - 1.0
 
 
 def hole_width_groups(valid: np.ndarray) -> np.ndarray:

@@ -869,6 +869,8 @@ def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.nd
     image through the model's tiling; in crops of its own it costs about its own size. The
     wide holes left are then tiled for the model as usual.
     """
+    from scipy import ndimage
+
     from .routing import CLASSICAL_REACH, RoutedInpainter, classical_view, thin_regions
 
     if not isinstance(inpainter, RoutedInpainter):
@@ -876,15 +878,25 @@ def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.nd
     thin = thin_regions(valid, inpainter.thin_width)
     if not thin.any():
         return image, valid
-    jobs = []
-    for box in hole_boxes(~thin, CLASSICAL_REACH):
-        top, left, bottom, right = box
+    # Region by region: merged boxes would chain scattered specks and long diagonal hairs
+    # into one box the size of the scan. Other thin pixels in a region's crop stay holes
+    # (their damage must not be drawn on); only the region's own pixels are kept.
+    labels, _ = ndimage.label(thin, structure=np.ones((3, 3), dtype=bool))
+    height, width = valid.shape
+    pixels = image.pixels.copy()
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels)):
+        top, bottom = max(rows.start - CLASSICAL_REACH, 0), min(rows.stop + CLASSICAL_REACH,
+                                                               height)
+        left, right = max(cols.start - CLASSICAL_REACH, 0), min(cols.stop + CLASSICAL_REACH,
+                                                               width)
         rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
         seen = classical_view(valid[top:bottom, left:right], thin[top:bottom, left:right])
-        job = _Job(box, rgb, seen, scaled=False)
-        job.result = inpainter.thin.inpaint(rgb[None], seen[None])[0]
-        jobs.append(job)
-    return paste(image, ~thin, jobs), valid | thin
+        fill = inpainter.thin.inpaint(rgb[None], seen[None])[0]
+        own = labels[top:bottom, left:right] == index + 1
+        region = pixels[top:bottom, left:right]  # a view: writes go into ``pixels``
+        region[own, :image.color_channels] = native_color(
+            fill[own][:, None, :], image.mode, pixels.dtype)[:, 0, :]
+    return dataclasses.replace(image, pixels=pixels), valid | thin
 
 
 # ------------------------------------------------------------------------ the pipeline

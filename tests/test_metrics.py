@@ -209,3 +209,20 @@ def test_a_diagonal_one_pixel_hair_is_thin():
     valid = np.ones((30, 30), dtype=bool)
     valid[np.arange(2, 28), np.arange(2, 28)] = False
     assert (hole_width_groups(valid)[~valid] == 0).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_region_widths_equal_those_of_one_distance_transform_of_the_whole_mask(seed):
+    from scipy import ndimage
+
+    from pconv_cli.metrics import hole_region_widths
+
+    rng = np.random.default_rng(seed)
+    valid = ndimage.binary_opening(rng.random((70, 90)) > 0.25)  # holes of many sizes
+    valid[0, :30] = False  # regions on the image's edges too
+    valid[40:70, 85:] = False
+    labels, widths = hole_region_widths(valid)
+    distance = ndimage.distance_transform_edt(~valid)
+    count = labels.max()
+    expected = 2 * ndimage.maximum(distance, labels, index=np.arange(1, count + 1)) - 1
+    np.testing.assert_array_equal(widths, expected)
