@@ -98,6 +98,19 @@ def keep_grey(images: np.ndarray, valid: np.ndarray, result: np.ndarray) -> np.n
     return result
 
 
+def in_callers_layout(fill_batch, images: np.ndarray, valid: np.ndarray  # noqa: ANN001
+                      ) -> np.ndarray:
+    """``fill_batch(images, valid)`` (N×H×W×3 float32, N×H×W bool) on what a user passes —
+    a batch or one image, uint8 or float in [0, 1] — answered in the same layout and dtype."""
+    as_uint8 = np.asarray(images).dtype == np.uint8
+    images, single = _image_batch(images)
+    valid = _valid_batch(valid, images, single)
+    result = fill_batch(images, valid)
+    if as_uint8:
+        result = to_uint8(result)
+    return result[0] if single else result
+
+
 def _image_batch(images: object) -> tuple[np.ndarray, bool]:
     """N×H×W×3 float32 in [0, 1] from uint8 or float images, one or a batch; and whether the
     input was one image."""
@@ -214,13 +227,7 @@ class _ModelInpainter(ABC):
         outside [0, 1] or not finite, masks with values other than 0/1, sizes that differ)
         raises :class:`InputError`.
         """
-        as_uint8 = np.asarray(images).dtype == np.uint8
-        images, single = _image_batch(images)
-        valid = _valid_batch(valid, images, single)
-        result = self._inpaint_batch(images, valid)
-        if as_uint8:
-            result = to_uint8(result)
-        return result[0] if single else result
+        return in_callers_layout(self._inpaint_batch, images, valid)
 
     def _inpaint_batch(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         if self.flips == 1:

@@ -26,7 +26,6 @@ import numpy as np
 
 from .classical import CLASSICAL_METHODS, ClassicalInpainter, classical_inpainter
 from .errors import ConfigError
-from .imaging import to_uint8
 from .metrics import hole_region_widths
 
 if TYPE_CHECKING:  # torch comes with the model, when one is loaded: the CLI reads the constants
@@ -136,15 +135,9 @@ class RoutedInpainter:
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """The composite, as :meth:`inference._ModelInpainter.inpaint` takes and returns it
         (a batch or one image, uint8 or float in [0, 1])."""
-        from .inference import _image_batch, _valid_batch
+        from .inference import in_callers_layout
 
-        as_uint8 = np.asarray(images).dtype == np.uint8
-        images, single = _image_batch(images)
-        valid = _valid_batch(valid, images, single)
-        result = self._inpaint_batch(images, valid)
-        if as_uint8:
-            result = to_uint8(result)
-        return result[0] if single else result
+        return in_callers_layout(self._inpaint_batch, images, valid)
 
     def _inpaint_batch(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         thin = np.stack([thin_regions(v, self.thin_width) for v in valid])

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..detect import DEFAULT_THRESHOLD
@@ -28,11 +27,10 @@ from .options import (
     threshold_option,
     tile_option,
 )
-from .restore import EtaColumn, FileRate, SpeedColumn
+from .restore import file_progress
 
 if TYPE_CHECKING:
     from ..detect import DetectReport
-    from ..restore import FileResult
 
 _MODEL, _DETECTION, _FILES = "Model", "Detection", "Files"
 _SHOWN_FAILURES = 20
@@ -91,24 +89,7 @@ def detect_command(
                   f"with {escape(detector.name)} ({detector.backend}), threshold "
                   f"{threshold:g}, grow {grow}, min-area {min_area}", highlight=False)
 
-    rate = FileRate()
-    progress = Progress(
-        TextColumn("[bold]detect"), BarColumn(), MofNCompleteColumn(), SpeedColumn(rate),
-        TimeElapsedColumn(), EtaColumn(rate), console=console, transient=False,
-    )
-    task = progress.add_task("detect", total=None)
-
-    def on_start(total: int, to_process: int) -> None:
-        rate.start(total, to_process)
-        progress.update(task, total=total)
-
-    def on_result(result: FileResult) -> None:
-        rate.advance()
-        progress.advance(task)
-        if result.status == "failed":
-            progress.console.print(f"[red]✗[/] {escape(result.relative)}: {escape(result.reason)}",
-                                   highlight=False, soft_wrap=True)
-
+    progress, on_start, on_result = file_progress("detect")
     with progress:
         report = run.execute(detector, on_start=on_start, on_result=on_result)
     _summary(report)

@@ -301,12 +301,28 @@ def restore_command(
     console.print(f"[bold]pconv restore[/] {escape(str(input_path))} → {escape(str(output))} "
                   f"with {escape(inpainter.name)} ({inpainter.backend}){where}", highlight=False)
 
+    progress, on_start, on_result = file_progress("restore")
+    with progress:
+        report = run.execute(inpainter, model_digest=model_digest, detector=finder,
+                             on_start=on_start, on_result=on_result)
+    _summary(report)
+    if report.interrupted:
+        raise typer.Exit(130)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def file_progress(label: str) -> tuple[Progress, Callable[[int, int], None],
+                                       Callable[[FileResult], None]]:
+    """A batch command's progress bar (files/s and ETA from the files it processes) and the
+    two callbacks that drive it: a start with (files, files to process), and each result,
+    which also prints a failed file's reason or a warning on a line of its own."""
     rate = FileRate()
     progress = Progress(
-        TextColumn("[bold]restore"), BarColumn(), MofNCompleteColumn(), SpeedColumn(rate),
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), SpeedColumn(rate),
         TimeElapsedColumn(), EtaColumn(rate), console=console, transient=False,
     )
-    task = progress.add_task("restore", total=None)
+    task = progress.add_task(label, total=None)
 
     def on_start(total: int, to_process: int) -> None:
         rate.start(total, to_process)
@@ -322,14 +338,7 @@ def restore_command(
             progress.console.print(f"[yellow]![/] {escape(result.relative)}: "
                                    f"{escape(result.warning)}", highlight=False, soft_wrap=True)
 
-    with progress:
-        report = run.execute(inpainter, model_digest=model_digest, detector=finder,
-                             on_start=on_start, on_result=on_result)
-    _summary(report)
-    if report.interrupted:
-        raise typer.Exit(130)
-    if report.failed:
-        raise typer.Exit(1)
+    return progress, on_start, on_result
 
 
 def _summary(report: RestoreReport) -> None:
