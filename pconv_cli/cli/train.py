@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -226,10 +227,20 @@ def train_command(
     MaskParams.from_dict(config.mask_params)  # a bad combination (low above high) fails now
     rank = int(os.environ.get("RANK", "0"))
     summary = train(config, resume=resume is not None, reporter=RichReporter(quiet_rank=rank != 0))
+    code = 0
     if summary["signal"] is not None:
         console.print(f"resume with: pconv train --resume {config.out}")
         # The shell's convention for a process ended by a signal: 128 + its number.
-        raise typer.Exit(128 + signal.Signals[summary["signal"]].value)
+        code = 128 + signal.Signals[summary["signal"]].value
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun, torch's C++ threads can abort a process that has finished and
+        # saved everything ("terminate called without an active exception"), and torchrun
+        # then reports the whole run as failed. Everything is written: leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
 
 
 def _refuse_options_of_the_other_task(config: TrainConfig, given: set[str]) -> None:
