@@ -144,13 +144,8 @@ def export_onnx(
         _check_static_size(static_size, multiple, ckpt.model_config.depth)
     trace_size = static_size or (2 * multiple, 2 * multiple)
     second_size = static_size or (multiple, 3 * multiple)
-    tolerance = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
-    if tolerance < 0:
-        raise ConfigError("tolerance must be ≥ 0")
+    tolerance, output = _checked_tolerance_and_output(tolerance, fp16, output)
 
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise ConfigError(f"{output}: the output name should end in .onnx")
     with tempfile.TemporaryDirectory(prefix="pconv-export-") as scratch:
         traced = Path(scratch) / "traced.onnx"
         _trace(model, traced, trace_size, opset, dynamic=static_size is None)
@@ -194,12 +189,7 @@ def _export_detector(ckpt: Any, output: str | os.PathLike, *, opset: int, fp16: 
     network = ckpt.build_model("cpu")
     model = DamageProbability(network).eval()
     multiple = ckpt.model_config.multiple
-    tolerance = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
-    if tolerance < 0:
-        raise ConfigError("tolerance must be ≥ 0")
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise ConfigError(f"{output}: the output name should end in .onnx")
+    tolerance, output = _checked_tolerance_and_output(tolerance, fp16, output)
     config = ckpt.model_config
     metadata = {
         "pconv_format": ONNX_FORMAT,
@@ -450,6 +440,18 @@ def verify_onnx(
         checks.append(_parity(session, {"image": image, "mask": mask}, expected, batch, height,
                               width))
     return checks, provider
+
+
+def _checked_tolerance_and_output(tolerance: float | None, fp16: bool,
+                                  output: str | os.PathLike) -> tuple[float, Path]:
+    """The parity tolerance (its default follows the precision) and the .onnx path."""
+    tolerance = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
+    if tolerance < 0:
+        raise ConfigError("tolerance must be ≥ 0")
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise ConfigError(f"{output}: the output name should end in .onnx")
+    return tolerance, output
 
 
 def _parity(session, feeds: dict[str, np.ndarray], expected: np.ndarray,  # noqa: ANN001
