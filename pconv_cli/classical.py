@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .imaging import to_uint8
+from .inpainter import BUILT_IN
 
 CLASSICAL_METHODS = ("telea", "ns", "fsr", "fsr-best", "biharmonic", "mean")
 FSR_METHODS = ("fsr", "fsr-best")
@@ -56,7 +57,11 @@ class ClassicalInpainter:
     name = "classical"
     multiple = 1
     batched = False  # one image at a time: run in a process pool, not in batches
+    fixed_size = None
+    flips = 1
+    blend = None
     backend = "numpy cpu"
+    source = BUILT_IN
 
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)

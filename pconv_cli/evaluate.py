@@ -552,8 +552,8 @@ class _Evaluation:
         self.total = len(pair_set.pairs) * len(self.runs)
 
     def run(self) -> None:
-        pooled = [r for r in self.runs.values() if not getattr(r.method, "batched", True)]
-        batched = [r for r in self.runs.values() if getattr(r.method, "batched", True)]
+        pooled = [r for r in self.runs.values() if not r.method.batched]
+        batched = [r for r in self.runs.values() if r.method.batched]
         chunk = max(self.batch_size, 8 * self.workers, 16)
         self._tick(0)
         executor = _make_executor(self.workers)
@@ -644,7 +644,7 @@ class _Evaluation:
             run = self.runs[item.method]
             run.scores[item.pair.index] = scores
             run.width_scores[item.pair.index] = by_width
-            if not getattr(run.method, "batched", True):
+            if not run.method.batched:
                 run.seconds += seconds
                 run.images += 1
             if comp is not None:
@@ -928,27 +928,13 @@ def build_methods(
 def _torch_inpainter(path: Path, device: str, name: str, flips: int, blend: str) -> Any:
     from .inference import TorchInpainter
 
-    inpainter = TorchInpainter.from_checkpoint(path, device, name=name, flips=flips, blend=blend)
-    inpainter.path = Path(path)
-    return inpainter
+    return TorchInpainter.from_checkpoint(path, device, name=name, flips=flips, blend=blend)
 
 
 def _onnx_inpainter(path: Path, device: str, name: str, flips: int, blend: str) -> Any:
     from .inference import OnnxInpainter  # it reports a missing ONNX Runtime itself
 
-    inpainter = OnnxInpainter(path, device=device, name=name, flips=flips, blend=blend)
-    inpainter.path = Path(path)
-    return inpainter
-
-
-def method_source(method: Any) -> str:
-    for attr in ("path", "source"):
-        value = getattr(method, attr, None)
-        if value:
-            return str(value)
-    if method.name in KNOWN_METHODS or getattr(method, "thin_width", None) is not None:
-        return "built in"
-    return type(method).__name__
+    return OnnxInpainter(path, device=device, name=name, flips=flips, blend=blend)
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -1061,7 +1047,7 @@ def _build_report(pair_set: PairSet, run: _Evaluation, *, size, native, batch_si
 
         kinds = pair_set.kinds
         results[name] = MethodResult(
-            name, str(getattr(method, "backend", type(method).__name__)), method_source(method),
+            name, method.backend, method.source,
             bands, stats(lambda p: True), border_split, seconds,
             kinds={k: stats(lambda p, k=k: p.kind == k) for k in kinds},
             widths={w: width_stats(w, lambda p: True) for w in WIDTH_LABELS},

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from .core import PConvUNet, composite, crop_to, pad_to_multiple
 from .devices import resolve_device
 from .errors import CheckpointError, ConfigError, InputError, WeightsUnavailableError
 from .imaging import LUMA_601, to_uint8
+from .inpainter import Inpainter  # noqa: F401  (the contract these backends keep)
 from .onnx_session import open_session
 from .seams import DEFAULT_BLEND, blend_batch, check_blend
 
@@ -182,22 +182,16 @@ def check_flips(flips: int) -> int:
     return flips
 
 
-class Inpainter(Protocol):
-    name: str
-    multiple: int  # native sizes are multiples of this
-    backend: str  # e.g. "torch cpu", "onnxruntime CUDAExecutionProvider"
-
-    def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """N×H×W×3 float32 images in [0, 1] and N×H×W bool masks (True = valid) → the
-        composite; the model inpainters take more (see :meth:`_ModelInpainter.inpaint`)."""
-        ...
-
-
 class _ModelInpainter(ABC):
     """What the torch and ONNX Runtime inpainters share: the flip ensemble, seam blending and
     grey fills around one model call, ``_composite``."""
 
     name: str
+    backend: str
+    multiple: int
+    source: str = "in memory"  # a checkpoint or ONNX file's path once loaded from one
+    batched = True
+    fixed_size: tuple[int, int] | None = None
     flips: int = 1
     blend: str = DEFAULT_BLEND
 
@@ -265,7 +259,9 @@ class TorchInpainter(_ModelInpainter):
         *, flips: int = 1, blend: str = DEFAULT_BLEND,
     ) -> TorchInpainter:
         model = load_checkpoint(path).expect(INPAINTER, path).build_model("cpu")
-        return cls(model, device, name or Path(path).stem, flips=flips, blend=blend)
+        inpainter = cls(model, device, name or Path(path).stem, flips=flips, blend=blend)
+        inpainter.source = str(path)
+        return inpainter
 
     @torch.inference_mode()
     def _composite(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -311,6 +307,7 @@ class OnnxInpainter(_ModelInpainter):
         self.session, self.provider = open_session(path, device, threads)
         self.backend = f"onnxruntime {self.provider}{self._describe()}"
         self.name = name or path.stem
+        self.source = str(path)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         if self.metadata.get("model_kind") == "detector":
             raise CheckpointError(f"{path} holds a damage detector (finds holes), but an "

@@ -854,7 +854,7 @@ def restore_image(inpainter: Inpainter, image: ImageFile, valid: np.ndarray,
         return image
     image, valid = fill_thin_regions_first(inpainter, image, valid)
     jobs = make_jobs(image, valid, options, inpainter.multiple,
-                     getattr(inpainter, "fixed_size", None))
+                     inpainter.fixed_size)
     run_jobs(inpainter, jobs, options)
     return paste(image, valid, jobs)
 
@@ -943,7 +943,7 @@ class _Restorer:
             as_read = (image, valid)
             image, valid = fill_thin_regions_first(self.inpainter, image, valid)
             jobs = make_jobs(image, valid, self.options, self.inpainter.multiple,
-                             getattr(self.inpainter, "fixed_size", None))
+                             self.inpainter.fixed_size)
             return _Prepared(task, image, valid, jobs, waiting=len(jobs), warning=warning,
                              as_read=as_read)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
@@ -1181,14 +1181,16 @@ def output_settings(options: RestoreOptions, inpainter: Inpainter,
 
     # --method: a model alone (recorded as None, as in records written before --method), a
     # classical method alone (no model), or both routed by hole width (the model's name).
-    routed = getattr(inpainter, "thin_width", None) is not None
+    from .routing import RoutedInpainter
+
+    routed = isinstance(inpainter, RoutedInpainter)
     classical = isinstance(inpainter, ClassicalInpainter)
     model_name = inpainter.model.name if routed else None if classical else inpainter.name
     return {
         "model": model_name,
         "model-sha256": None if classical else model_digest,
-        "flips": None if classical else getattr(inpainter, "flips", 1),
-        "blend": None if classical else getattr(inpainter, "blend", None),
+        "flips": None if classical else inpainter.flips,
+        "blend": None if classical else inpainter.blend,
         "method": inpainter.name if routed or classical else None,
         "thin-width": inpainter.thin_width if routed else None,
         "masks": resolved(options.masks),

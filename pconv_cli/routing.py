@@ -126,9 +126,10 @@ class RoutedInpainter:
         self.thin_width = check_thin_width(thin_width)
         self.name = name or f"{AUTO}:{thin.name}"
         self.multiple = model.multiple
-        self.fixed_size = getattr(model, "fixed_size", None)
-        self.flips = getattr(model, "flips", 1)
-        self.blend = getattr(model, "blend", None)
+        self.fixed_size = model.fixed_size
+        self.source = model.source
+        self.flips = model.flips
+        self.blend = model.blend
         self.backend = (f"{model.backend}; holes ≤ {self.thin_width:g} px wide: "
                         f"{thin.name} ({thin.backend})")
 

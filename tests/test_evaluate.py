@@ -89,11 +89,22 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-class Oracle:
+class MethodDouble:
+    """The inpainter contract (pconv_cli.inpainter.Inpainter) for the test doubles below."""
+
+    backend = "test"
+    source = "test"
+    batched = True
+    multiple = 1
+    fixed_size = None
+    flips = 1
+    blend = None
+
+
+class Oracle(MethodDouble):
     """Returns the truth: finds the photo whose known pixels match the input."""
 
     name = "oracle"
-    backend = "test"
 
     def __init__(self, folder: Path) -> None:
         self.truths = np.stack([load_image(p) for p in sorted(folder.glob("*.png"))])
@@ -106,10 +117,8 @@ class Oracle:
         return np.stack(out)
 
 
-class Recorder:
+class Recorder(MethodDouble):
     """Fills holes with grey and records what it was given."""
-
-    backend = "test"
 
     def __init__(self, name: str = "recorder") -> None:
         self.name = name
@@ -123,11 +132,10 @@ class Recorder:
         return np.where(valid[..., None], images, 0.5)
 
 
-class Black:
+class Black(MethodDouble):
     """Predicts 0 everywhere (a deliberately bad method)."""
 
     name = "black"
-    backend = "test"
 
     def inpaint(self, images: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return np.zeros_like(images)

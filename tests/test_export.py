@@ -309,3 +309,36 @@ def test_an_exported_detector_is_not_taken_for_an_inpainter(detector_export):
     _, result = detector_export
     with pytest.raises(CheckpointError, match="holds a damage detector"):
         OnnxInpainter(result.path, "cpu")
+
+
+@pytest.mark.parametrize("static", [None, (64, 96)])
+def test_every_backend_keeps_the_inpainter_contract(checkpoint, tmp_path, static):
+    """evaluate and restore read these attributes without fallbacks: every backend has them,
+    with the meaning the contract gives (a static ONNX export reports its size)."""
+    from pconv_cli.classical import CLASSICAL_METHODS, classical_inpainter
+    from pconv_cli.inference import Inpainter, OnnxInpainter, TorchInpainter
+    from pconv_cli.inpainter import BUILT_IN
+    from pconv_cli.routing import RoutedInpainter
+
+    onnx_path = export_onnx(checkpoint, tmp_path / "tiny.onnx", static_size=static).path
+    torch_model = TorchInpainter.from_checkpoint(checkpoint, "cpu")
+    onnx_model = OnnxInpainter(onnx_path, device="cpu")
+    classical = [classical_inpainter(name) for name in CLASSICAL_METHODS
+                 if name not in ("telea", "ns", "fsr", "fsr-best") or _has_cv2()]
+    routed = RoutedInpainter(onnx_model, classical_inpainter("biharmonic"))
+    for backend in [torch_model, onnx_model, routed, *classical]:
+        assert isinstance(backend, Inpainter), backend
+    assert (torch_model.source, onnx_model.source) == (str(checkpoint), str(onnx_path))
+    assert torch_model.fixed_size is None and torch_model.batched
+    assert onnx_model.fixed_size == static and routed.fixed_size == static
+    assert routed.source == str(onnx_path) and routed.batched
+    assert all(c.source == BUILT_IN and not c.batched and c.fixed_size is None
+               and c.multiple == 1 and c.blend is None for c in classical)
+
+
+def _has_cv2() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
