@@ -19,7 +19,7 @@ BUILT_IN = "built in"  # the source of a method that has no weights file
 @runtime_checkable
 class Inpainter(Protocol):
     name: str  # shown in reports and progress lines
-    backend: str  # what runs it: "torch cpu", "onnxruntime CUDAExecutionProvider", "opencv 4.10 cpu"
+    backend: str  # what runs it: "torch cpu", "onnxruntime CUDAExecutionProvider", …
     source: str  # the weights file it was loaded from, or BUILT_IN
     # True: one call takes a whole batch (evaluate batches it); False: one image at a time,
     # worth a process pool.

@@ -77,7 +77,8 @@ def test_onnx_detector_writes_the_masks_torch_writes_tiles_included(detector_ckp
         assert result.exit_code == 0, result.output
     assert "onnxruntime" in result.output
     for rel in ("a.png", "sub/b.png"):
-        assert np.array_equal(load_mask(tmp_path / "torch" / rel), load_mask(tmp_path / "ort" / rel))
+        assert np.array_equal(load_mask(tmp_path / "torch" / rel),
+                              load_mask(tmp_path / "ort" / rel))
 
 
 @pytest.mark.skipif(DEFAULT_DETECTOR_PATH.is_file(), reason="a bundled detector is installed")
