@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from . import __version__
@@ -37,7 +38,7 @@ from .fileio import atomic_write_text
 from .train_config import SHAPE_KEYS, TrainConfig
 from .train_tasks import Task, make_task, same_weight_shapes, unwrap
 
-__all__ = ["TrainConfig", "WeightAverage", "bundle_weights", "same_weight_shapes", "train"]
+__all__ = ["TrainConfig", "weight_average", "bundle_weights", "same_weight_shapes", "train"]
 
 
 def metric_columns(task: Task) -> list[str]:
@@ -217,41 +218,36 @@ def _save(
     save_checkpoint(path, net.config, net.state_dict(), train=train_state)
 
 
-class WeightAverage:
-    """Exponential moving average of a model's weights and BatchNorm statistics.
+def weight_average(model: torch.nn.Module, decay: float,
+                   state: dict[str, torch.Tensor] | None = None) -> AveragedModel:
+    """An exponential moving average of ``model``'s weights and BatchNorm statistics.
 
     After every optimizer step ``avg ← decay·avg + (1 − decay)·w`` for each floating-point
-    entry of the state dict (integer buffers are copied). With a small batch and a constant
-    learning rate the weights of one step are noisy; their average is what validation,
-    ``best.pt`` and the bundled model use. (``torch.optim.swa_utils.AveragedModel`` does the
-    same arithmetic but wraps the module, so its state dict would not load into the
-    network; a plain state dict keeps checkpoints one format.)
+    entry of the state dict, starting from the weights it is given (``state``, a saved average,
+    or the model's own); integer buffers (BatchNorm's batch count) are copied, not averaged.
+    With a small batch and a constant learning rate the weights of one step are noisy; their
+    average is what validation, ``best.pt`` and the bundled model use. Checkpoints keep
+    ``average.module.state_dict()``, a plain state dict of the network.
     """
-
-    def __init__(self, model: torch.nn.Module, decay: float,
-                 state: dict[str, torch.Tensor] | None = None) -> None:
-        self.decay = decay
-        current = unwrap(model).state_dict()
-        source = state if state is not None else current
-        if set(source) != set(current):
-            raise CheckpointError("the saved weight average does not fit the model")
-        self.state = {
-            k: v.detach().to(current[k].device,
-                             torch.float32 if v.is_floating_point() else v.dtype).clone()
-            for k, v in source.items()
-        }
+    ema = get_ema_multi_avg_fn(decay)
 
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        for k, v in unwrap(model).state_dict().items():
-            if v.is_floating_point():
-                self.state[k].lerp_(v.detach().float(), 1.0 - self.decay)
-            else:
-                self.state[k].copy_(v)
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], count: Any) -> None:
+        if averaged[0].is_floating_point():  # torch groups the tensors by dtype
+            ema(averaged, current, count)
+        else:
+            torch._foreach_copy_(averaged, current)
 
-    def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
-        model.load_state_dict(self.state)
-        return model
+    net = unwrap(model)
+    average = AveragedModel(net, multi_avg_fn=update, use_buffers=True)
+    if state is not None:
+        if set(state) != set(net.state_dict()):
+            raise CheckpointError("the saved weight average does not fit the model")
+        average.module.load_state_dict(state)
+        average.n_averaged.fill_(1)  # continue averaging: the first update must not copy
+    else:
+        average.update_parameters(net)  # the first update copies: start from these weights
+    return average
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,13 +275,6 @@ class _StopRequest:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def _first_bad_term(terms: dict[str, torch.Tensor], names: tuple[str, ...]) -> str | None:
-    for name in [*names[1:], names[0]]:  # the term that went bad first, then their total
-        if not bool(torch.isfinite(terms[name]).all()):
-            return name
-    return None
 
 
 def _batches(loader: DataLoader) -> Iterator[dict]:
@@ -393,8 +382,8 @@ class _Trainer:
     criterion: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    average: WeightAverage | None
-    scored_model: torch.nn.Module  # what validation scores and best.pt keeps
+    average: AveragedModel | None
+    scored_model: torch.nn.Module  # what validation scores and best.pt keeps: the average
     reporter: Reporter
     step: int
     best: float
@@ -402,8 +391,9 @@ class _Trainer:
     log: _MetricsLog | None = None
     writer: Any = None
     step_model: torch.nn.Module | None = None  # the model wrapped for the current phase
-    interval: dict[str, float] = field(default_factory=dict)
+    interval: dict[str, torch.Tensor] = field(default_factory=dict)  # loss sums, on the device
     interval_steps: int = 0
+    interval_first_step: int = 0
     interval_start: float = field(default_factory=time.perf_counter)
 
     @property
@@ -411,11 +401,12 @@ class _Trainer:
         return Path(self.config.out)
 
     def save_last(self) -> None:
+        self.check_finite()
         if self.ddp.is_main:
             extra = {f"best_{self.task.best_score}": self.best,
                      "val_fingerprint": self.val_fingerprint}
             if self.average is not None:
-                extra["ema_model"] = self.average.state
+                extra["ema_model"] = self.average.module.state_dict()
             _save(self.run / "last.pt", self.model, self.config, self.step,
                   optimizer=self.optimizer, scaler=self.scaler, extra=extra)
 
@@ -440,22 +431,16 @@ class _Trainer:
         self.step_model = torch.compile(wrapped) if self.config.compile else wrapped
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimizer step; returns the loss terms as tensors (no host sync: their values
+        are read at logging time, see :meth:`record`)."""
         try:
             terms = self.task.step_losses(self.step_model, self.criterion, batch, self.device)
-            bad_term = _first_bad_term(terms, self.task.loss_terms)
-            if bad_term is not None:
-                raise TrainingError(
-                    f"step {self.step}: loss term '{bad_term}' is "
-                    f"{float(terms[bad_term].detach()):g}; stopped without saving — "
-                    f"{self.run / 'last.pt'} holds the last good state (try a lower --lr or "
-                    "--amp none)"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(terms["total"]).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.average is not None:
-                self.average.update(self.model)
+                self.average.update_parameters(self.model)
         except torch.OutOfMemoryError:
             raise TrainingError(
                 f"out of GPU memory at step {self.step} (batch {self.config.batch_size}, size "
@@ -466,16 +451,20 @@ class _Trainer:
         return terms
 
     def record(self, terms: dict[str, torch.Tensor]) -> None:
-        """Add a step's loss terms to the interval; log their means every --log-every."""
+        """Add a step's loss terms to the interval (on the device); every --log-every steps,
+        read them back once, check them and log their means."""
+        if not self.interval_steps:
+            self.interval_first_step = self.step - 1
         for k in self.task.loss_terms:
-            self.interval[k] = self.interval.get(k, 0.0) + float(terms[k].detach())
+            term = terms[k].detach().float()
+            self.interval[k] = self.interval[k] + term if k in self.interval else term
         self.interval_steps += 1
         if self.step % self.config.log_every and self.step != self.config.total_steps:
             return
+        means = self.check_finite()
         elapsed = time.perf_counter() - self.interval_start
         ips = (self.interval_steps * self.config.batch_size * self.ddp.world_size
                / max(elapsed, 1e-9))
-        means = {k: v / self.interval_steps for k, v in self.interval.items()}
         phase = phase_of(self.step - 1, self.config)
         if self.log is not None:
             self.log.append({"step": self.step, "phase": phase, "kind": "train", **means,
@@ -487,10 +476,27 @@ class _Trainer:
         self.interval, self.interval_steps = {}, 0
         self.interval_start = time.perf_counter()
 
+    def check_finite(self) -> dict[str, float]:
+        """The means of the loss terms since the last log line, read back from the device;
+        a term that went NaN or infinite stops the run before anything is saved or scored
+        (it is called at logging, validation and saving)."""
+        if not self.interval_steps:
+            return {}
+        means = {k: float(v) / self.interval_steps for k, v in self.interval.items()}
+        names = self.task.loss_terms
+        for name in [*names[1:], names[0]]:  # the term that went bad first, then their total
+            if not math.isfinite(means[name]):
+                raise TrainingError(
+                    f"loss term '{name}' became {means[name]:g} between step "
+                    f"{self.interval_first_step} and step {self.step}; stopped without saving "
+                    f"— {self.run / 'last.pt'} holds the last good state (try a lower --lr or "
+                    "--amp none)"
+                )
+        return means
+
     def validate(self) -> None:
         """Score the (averaged) weights, keep best.pt, save the sample grid (rank 0)."""
-        if self.average is not None:
-            self.average.load_into(self.scored_model)
+        self.check_finite()
         result = self.task.validate(self.scored_model, self.device)
         score = result.scores[self.task.best_score]
         improved = score > self.best
@@ -539,6 +545,24 @@ class _Trainer:
         return "finished", None
 
 
+def _loader(dataset: Any, config: TrainConfig, start_step: int, ddp: _Dist,
+            device: torch.device) -> DataLoader:
+    """Batches from ``start_step`` on, this rank's share of each (the sampler makes a resumed
+    run draw the same samples as an uninterrupted one)."""
+    from .data import StepSampler, leave_stop_signals_to_the_trainer
+
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=StepSampler(start_step, config.batch_size, ddp.rank, ddp.world_size),
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if config.workers > 0 else None,
+        worker_init_fn=leave_stop_signals_to_the_trainer,
+    )
+
+
 def _resume_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer,
                       scaler: torch.amp.GradScaler) -> None:
     """The optimizer, GradScaler and RNG states of a checkpoint's ``train`` entry."""
@@ -553,8 +577,6 @@ def train(
     config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None
 ) -> dict[str, Any]:
     """Run (or resume) training as ``config`` says; returns a summary dict."""
-    from .data import StepSampler, leave_stop_signals_to_the_trainer
-
     reporter = reporter or _SilentReporter()
     config.fill_defaults()
     config.validate()
@@ -590,12 +612,12 @@ def train(
     if ckpt is not None:
         _resume_optimizer(ckpt.train, optimizer, scaler)
 
-    average: WeightAverage | None = None
+    average: AveragedModel | None = None
     scored_model: torch.nn.Module = model
     if config.ema_decay > 0:
         saved_average = ckpt.train.get("ema_model") if ckpt is not None else None
-        average = WeightAverage(model, config.ema_decay, saved_average)
-        scored_model = task.build_model().to(device).eval()
+        average = weight_average(model, config.ema_decay, saved_average)
+        scored_model = average.module
         notes.append(f"weight average, decay {config.ema_decay:g}"
                      + (f", from step {start.step}" if saved_average is None and start.step
                         else ""))
@@ -608,16 +630,7 @@ def train(
     notes.append(f"device {device}" + (f", {ddp.world_size} processes" if ddp.enabled else ""))
     reporter.start(config, start.step, notes)
 
-    loader = DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=StepSampler(start.step, config.batch_size, ddp.rank, ddp.world_size),
-        num_workers=config.workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        prefetch_factor=4 if config.workers > 0 else None,
-        worker_init_fn=leave_stop_signals_to_the_trainer,
-    )
+    loader = _loader(dataset, config, start.step, ddp, device)
     trainer = _Trainer(config, task, ddp, device, model, criterion, optimizer, scaler, average,
                        scored_model, reporter, start.step, start.best, val_fingerprint, log,
                        writer)

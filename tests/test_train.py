@@ -24,7 +24,7 @@ from pconv_cli.cli import app
 from pconv_cli.core import InpaintingLoss, LossWeights, PConvUNet, UNetConfig
 from pconv_cli.data import find_training_images, load_validation_set
 from pconv_cli.masks import MaskParams, band_of, hole_ratio
-from pconv_cli.train import TrainConfig, WeightAverage, bundle_weights, train
+from pconv_cli.train import TrainConfig, bundle_weights, train, weight_average
 
 TINY = ["--depth", "3", "--width", "8", "--size", "64", "--batch-size", "2", "--workers", "0",
         "--perceptual-weight", "0", "--style-weight", "0", "--log-every", "1",
@@ -446,7 +446,7 @@ def test_weight_average_follows_the_ema_formula() -> None:
     torch.manual_seed(0)
     model = PConvUNet(UNetConfig(depth=3, width=8))
     decay = 0.75
-    average = WeightAverage(model, decay)
+    average = weight_average(model, decay)
     expected = {k: v.clone().double() if v.is_floating_point() else v.clone()
                 for k, v in model.state_dict().items()}
     for _ in range(3):
@@ -454,15 +454,16 @@ def test_weight_average_follows_the_ema_formula() -> None:
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
             model(torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32))  # moves BN statistics
-        average.update(model)
+        average.update_parameters(model)
         for k, v in model.state_dict().items():
             if v.is_floating_point():
                 expected[k] = decay * expected[k] + (1 - decay) * v.double()
             else:
                 expected[k] = v.clone()
+    state = average.module.state_dict()
     for k, v in expected.items():
-        assert torch.allclose(average.state[k].to(v.dtype), v, atol=1e-6), k
-    assert int(average.state["encoder.1.bn.num_batches_tracked"]) == 3
+        assert torch.allclose(state[k].to(v.dtype), v, atol=1e-6), k
+    assert int(state["encoder.1.bn.num_batches_tracked"]) == 3
 
 
 def test_weight_average_is_resumed_validated_and_bundled(photo_dir: Path, tmp_path: Path) -> None:
