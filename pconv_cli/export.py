@@ -308,6 +308,7 @@ def _to_fp16(proto: Any) -> Any:
     """Weights and compute in fp16; inputs and output stay fp32, so callers need not change."""
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxruntime.transformers.onnx_model import OnnxModel
     except ImportError:
         raise ExportError("--fp16 needs onnxruntime's float16 converter; reinstall "
                           "onnxruntime") from None
@@ -316,34 +317,14 @@ def _to_fp16(proto: Any) -> Any:
         # max_finite_val: the window sizes sum(1) of wide layers exceed the converter's default
         # clamp of 1e4; fp16 itself holds up to 65504.
         converted = convert_float_to_float16(proto, keep_io_types=True, max_finite_val=65504.0)
-    _sort_topologically(converted.graph)
+    # The converter appends its input casts at the end of the node list; ONNX wants every
+    # node after the producers of its inputs.
+    try:
+        OnnxModel.graph_topological_sort(converted.graph, is_deterministic=True)
+    except RuntimeError:
+        raise ExportError("the fp16 graph has a cycle or a missing input; export without "
+                          "--fp16") from None
     return converted
-
-
-def _sort_topologically(graph: Any) -> None:
-    """Reorder nodes so that each comes after its inputs' producers (as ONNX requires).
-
-    The fp16 converter appends its input casts at the end of the node list.
-    """
-    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending = list(graph.node)
-    ordered = []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise ExportError(
-                "the fp16 graph has a cycle or a missing input; export without --fp16"
-            )
-        for node in ready:
-            available.update(node.output)
-        ready_ids = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in ready_ids]
-        ordered.extend(ready)
-    copies = [type(n)() for n in ordered]
-    for copy, node in zip(copies, ordered, strict=True):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)
 
 
 def _metadata(ckpt: Any, *, fp16: bool, static_size: tuple[int, int] | None,
