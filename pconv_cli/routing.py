@@ -50,11 +50,10 @@ RESTORE_METHODS = (AUTO, MODEL, "ns", "telea", "biharmonic", "fsr")
 def default_thin_method() -> str:
     """The classical method of ``auto``: biharmonic, whatever is installed.
 
-    FSR fills thin holes a little better (+0.7 dB hole PSNR on the thin set at 10 px, level
-    on the paper bands) but costs about 5× biharmonic's time per tile (1.4 s against 0.27 s
-    on a 768² tile with thin damage), which on a 24 MP scan is minutes; and a default that
-    changed with the installed extras would give the same command different results on two
-    machines. ``auto:fsr`` asks for it.
+    FSR fills thin holes a little better, but costs several times biharmonic's time per tile,
+    which on a 24 MP scan is minutes (both measured in docs/restore.md, "Which method fills a
+    hole"); and a default that changed with the installed extras would give the same command
+    different results on two machines. ``auto:fsr`` asks for it.
     """
     return "biharmonic"
 

@@ -1,11 +1,11 @@
 """Poisson seam blending: make a fill continuous with the known pixels around it.
 
 A network's fill is good inside a hole but often a little off in level right at its outline,
-and the eye (and SSIM) sees the step. Measured on the default model (docs/model-card.md):
-unblended, its error within 2 px of the outline is 1.23–1.36× the best classical method's,
-while further in it is lower than every classical method's; blended, 1.04–1.07×. Blending
-keeps the fill's own detail and removes the step, as Pérez et al. (2003) do when cloning one
-image into another and as Iizuka et al. (2017) do after their inpainting network.
+and the eye (and SSIM) sees the step: on the default model the error within 2 px of the
+outline is above the best classical method's while further in it is below every classical
+method's (measured in docs/model-card.md, with and without the blend). Blending keeps the
+fill's own detail and removes the step, as Pérez et al. (2003) do when cloning one image into
+another and as Iizuka et al. (2017) do after their inpainting network.
 
 The blended fill ``f`` solves, over the hole pixels (4-neighbours, inside the image):
 
@@ -20,12 +20,11 @@ that has any known pixel touches one, so the system has one solution; an image w
 pixel keeps its fill. The cost grows with the hole pixels (docs/benchmarks.md).
 
 The solver is algebraic multigrid (PyAMG's Ruge–Stüben hierarchy, accelerating conjugate
-gradients), built once per image and used for every channel: it takes half the time of a
-sparse LU factorisation where the solve is long (150–340 K hole pixels) and a few milliseconds
-more where it is short, and its memory grows linearly with the hole pixels. It stops at a
-relative residual of :data:`SOLVER_TOLERANCE`, which leaves the fill within 1e-5 of the
-exact solution (8e-6 at 768² with 58% holes), below one step of a 16-bit image (1.5e-5); at
-1e-6 the solve took 14% longer.
+gradients), built once per image and used for every channel: where the solve is long it is
+faster than a sparse LU factorisation of the same system, and its memory grows linearly with
+the hole pixels, where an LU factor's fill-in does not (docs/benchmarks.md compares the two).
+It stops at a relative residual of :data:`SOLVER_TOLERANCE`, chosen so that the fill stays
+below one step of a 16-bit image (1.5e-5) from the exact solution.
 """
 
 from __future__ import annotations
