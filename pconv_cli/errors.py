@@ -41,8 +41,9 @@ class ExportError(PconvError):
 _BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
-def describe_exception(exc: BaseException) -> str:
-    """The informative line of an exception's message, for a one-line error report."""
+def describe_exception(exc: BaseException, limit: int | None = None) -> str:
+    """The informative line of an exception's message, for a one-line error report; at most
+    ``limit`` characters."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     informative = [line for line in lines if not line.startswith(_BOILERPLATE)] or lines
     if not informative:
@@ -50,4 +51,4 @@ def describe_exception(exc: BaseException) -> str:
     text = informative[0]
     if text.endswith(":") and len(informative) > 1:  # a heading: the reason is on the next line
         text = f"{text} {informative[1]}"
-    return text
+    return text[:limit]

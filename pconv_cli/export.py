@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from torch import nn
 from . import __version__
 from .checkpoint import DETECTOR, load_checkpoint
 from .core import PConvUNet, composite, nearest_valid_size
-from .errors import ConfigError, ExportError
+from .errors import ConfigError, ExportError, describe_exception
 from .fileio import atomic_path
 
 DEFAULT_OPSET = 17
@@ -45,6 +46,7 @@ FP16_TOLERANCE = 5e-2
 ONNX_FORMAT = "pconv-onnx"
 ONNX_FORMAT_VERSION = "1"
 MASK_CONVENTION = "1 = valid, 0 = hole"
+INPAINTER_TITLE = "Partial-convolution inpainting (Liu et al., ECCV 2018)"
 # Training state that is not configuration (tensors, optimiser moments, RNG states).
 _TRAIN_STATE_KEYS = {"optimizer", "scaler", "rng", "ema", "model", "scheduler"}
 
@@ -127,7 +129,7 @@ def export_onnx(
     :class:`ExportError`.
     """
     try:
-        import onnx
+        import onnx  # noqa: F401  (checked here, used by the steps below)
     except ImportError:
         raise ExportError("export needs the onnx package, which is not installed: "
                           "pip install onnx") from None
@@ -146,27 +148,15 @@ def export_onnx(
     second_size = static_size or (multiple, 3 * multiple)
     tolerance, output = _checked_tolerance_and_output(tolerance, fp16, output)
 
+    metadata = _metadata(ckpt, fp16=fp16, static_size=static_size, opset=opset)
     with tempfile.TemporaryDirectory(prefix="pconv-export-") as scratch:
         traced = Path(scratch) / "traced.onnx"
         _trace(model, traced, trace_size, opset, dynamic=static_size is None)
-        proto = onnx.load(str(traced))
-        if fp16:
-            proto = _to_fp16(proto)
-        metadata = _metadata(ckpt, fp16=fp16, static_size=static_size, opset=opset)
-        _set_metadata(proto, metadata)
-        try:
-            onnx.checker.check_model(proto, full_check=True)
-        except onnx.checker.ValidationError as exc:
-            first = str(exc).splitlines()[0]
-            raise ExportError(f"the exported graph is invalid: {first}") from None
-        candidate = Path(scratch) / "model.onnx"
-        onnx.save(proto, str(candidate))
-        checks, provider = verify_onnx(
-            candidate, model, [(1, *trace_size), (2, *second_size)], device=device
+        checks, provider = _check_and_write(
+            traced, output, fp16=fp16, metadata=metadata, tolerance=tolerance,
+            verify=lambda candidate: verify_onnx(
+                candidate, model, [(1, *trace_size), (2, *second_size)], device=device),
         )
-        _enforce(checks, tolerance, fp16)
-        with atomic_path(output) as tmp:
-            tmp.write_bytes(candidate.read_bytes())
     return ExportResult(
         path=output, opset=opset, precision="fp16" if fp16 else "fp32",
         static_size=static_size, multiple=multiple, provider=provider, tolerance=tolerance,
@@ -179,8 +169,6 @@ def _export_detector(ckpt: Any, output: str | os.PathLike, *, opset: int, fp16: 
                      device: str) -> ExportResult:
     """:func:`export_onnx` for a damage detector: dynamic batch, height and width, checked
     against torch at two sizes."""
-    import onnx
-
     from .detection import tile_margin
 
     if static_size is not None:
@@ -190,30 +178,16 @@ def _export_detector(ckpt: Any, output: str | os.PathLike, *, opset: int, fp16: 
     model = DamageProbability(network).eval()
     multiple = ckpt.model_config.multiple
     tolerance, output = _checked_tolerance_and_output(tolerance, fp16, output)
-    config = ckpt.model_config
     metadata = {
-        "pconv_format": ONNX_FORMAT,
-        "pconv_format_version": ONNX_FORMAT_VERSION,
-        "pconv_version": __version__,
-        "checkpoint_pconv_version": ckpt.pconv_version,
+        **_common_metadata(ckpt, fp16=fp16, opset=opset),
         "model_kind": DETECTOR,
-        "depth": str(config.depth),
-        "width": str(config.width),
-        "multiple": str(multiple),
         "tile_margin": str(tile_margin(network)),
-        "value_range": "[0,1]",
         "inputs": f"image: N×3×H×W float32 RGB in [0,1]; H, W multiples of {multiple} (pad "
                   "by repeating the last row and column)",
         "output": "damage: N×1×H×W float32, the probability that each pixel is damaged "
                   "(a hole to fill)",
-        "precision": "fp16" if fp16 else "fp32",
-        "opset": str(opset),
         "static_size": "",
-        "model_config": json.dumps(config.to_dict(), sort_keys=True),
     }
-    train = _training_config(ckpt.train)
-    if train:
-        metadata["train_config"] = json.dumps(train, sort_keys=True, default=str)
     shapes = [(1, 2 * multiple, 2 * multiple), (2, multiple, 3 * multiple)]
     with tempfile.TemporaryDirectory(prefix="pconv-export-") as scratch:
         traced = Path(scratch) / "traced.onnx"
@@ -221,22 +195,12 @@ def _export_detector(ckpt: Any, output: str | os.PathLike, *, opset: int, fp16: 
                            generator=torch.Generator().manual_seed(0))
         _trace(model, traced, (image,), opset, dynamic=True, input_names=["image"],
                output_names=["damage"])
-        proto = onnx.load(str(traced))
-        if fp16:
-            proto = _to_fp16(proto)
-        _set_metadata(proto, metadata, title="Damage detector for pconv (finds the holes to "
-                      "inpaint)")
-        try:
-            onnx.checker.check_model(proto, full_check=True)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"the exported graph is invalid: {str(exc).splitlines()[0]}"
-                              ) from None
-        candidate = Path(scratch) / "model.onnx"
-        onnx.save(proto, str(candidate))
-        checks, provider = verify_detector_onnx(candidate, model, shapes, device=device)
-        _enforce(checks, tolerance, fp16)
-        with atomic_path(output) as tmp:
-            tmp.write_bytes(candidate.read_bytes())
+        checks, provider = _check_and_write(
+            traced, output, fp16=fp16, metadata=metadata, tolerance=tolerance,
+            title="Damage detector for pconv (finds the holes to inpaint)",
+            verify=lambda candidate: verify_detector_onnx(candidate, model, shapes,
+                                                          device=device),
+        )
     return ExportResult(path=output, opset=opset, precision="fp16" if fp16 else "fp32",
                         static_size=None, multiple=multiple, provider=provider,
                         tolerance=tolerance, checks=checks, metadata=metadata, kind=DETECTOR)
@@ -300,8 +264,8 @@ def _trace(model: nn.Module, path: Path, size: tuple[int, int] | tuple[torch.Ten
                 do_constant_folding=True,
             )
         except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ExportError(f"torch.onnx.export failed at opset {opset}: {first[:200]}") from None
+            raise ExportError(f"torch.onnx.export failed at opset {opset}: "
+                              f"{describe_exception(exc, limit=200)}") from None
 
 
 def _to_fp16(proto: Any) -> Any:
@@ -327,8 +291,34 @@ def _to_fp16(proto: Any) -> Any:
     return converted
 
 
-def _metadata(ckpt: Any, *, fp16: bool, static_size: tuple[int, int] | None,
-              opset: int) -> dict[str, str]:
+def _check_and_write(traced: Path, output: Path, *, fp16: bool, metadata: dict[str, str],
+                     tolerance: float, verify: Callable[[Path], tuple[list[ParityCheck], str]],
+                     title: str = INPAINTER_TITLE) -> tuple[list[ParityCheck], str]:
+    """The traced graph → (fp16) → metadata → ``onnx.checker`` → ``verify`` against torch
+    within ``tolerance`` → ``output``, written only if every step passed; returns the checks
+    and the execution provider."""
+    import onnx
+
+    proto = onnx.load(str(traced))
+    if fp16:
+        proto = _to_fp16(proto)
+    _set_metadata(proto, metadata, title=title)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"the exported graph is invalid: {describe_exception(exc)}"
+                          ) from None
+    candidate = traced.with_name("model.onnx")
+    onnx.save(proto, str(candidate))
+    checks, provider = verify(candidate)
+    _enforce(checks, tolerance, fp16)
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(candidate.read_bytes())
+    return checks, provider
+
+
+def _common_metadata(ckpt: Any, *, fp16: bool, opset: int) -> dict[str, str]:
+    """What every pconv ONNX file records: format, versions, the model's shape and training."""
     config = ckpt.model_config
     meta = {
         "pconv_format": ONNX_FORMAT,
@@ -338,20 +328,28 @@ def _metadata(ckpt: Any, *, fp16: bool, static_size: tuple[int, int] | None,
         "depth": str(config.depth),
         "width": str(config.width),
         "multiple": str(config.multiple),
-        "mask_convention": MASK_CONVENTION,
         "value_range": "[0,1]",
-        "inputs": "image: N×3×H×W float32 in [0,1]; mask: N×1×H×W float32, "
-                  f"{MASK_CONVENTION}; H, W multiples of {config.multiple}",
-        "output": "composite: N×3×H×W float32 in [0,1] (known pixels kept, holes predicted)",
         "precision": "fp16" if fp16 else "fp32",
         "opset": str(opset),
-        "static_size": f"{static_size[1]}x{static_size[0]}" if static_size else "",  # WxH
         "model_config": json.dumps(config.to_dict(), sort_keys=True),
     }
     train = _training_config(ckpt.train)
     if train:
         meta["train_config"] = json.dumps(train, sort_keys=True, default=str)
     return meta
+
+
+def _metadata(ckpt: Any, *, fp16: bool, static_size: tuple[int, int] | None,
+              opset: int) -> dict[str, str]:
+    multiple = ckpt.model_config.multiple
+    return {
+        **_common_metadata(ckpt, fp16=fp16, opset=opset),
+        "mask_convention": MASK_CONVENTION,
+        "inputs": "image: N×3×H×W float32 in [0,1]; mask: N×1×H×W float32, "
+                  f"{MASK_CONVENTION}; H, W multiples of {multiple}",
+        "output": "composite: N×3×H×W float32 in [0,1] (known pixels kept, holes predicted)",
+        "static_size": f"{static_size[1]}x{static_size[0]}" if static_size else "",  # WxH
+    }
 
 
 def _training_config(train: dict[str, Any]) -> dict[str, Any]:
@@ -368,8 +366,7 @@ def _training_config(train: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _set_metadata(proto: Any, metadata: dict[str, str], *,
-                  title: str = "Partial-convolution inpainting (Liu et al., ECCV 2018)") -> None:
+def _set_metadata(proto: Any, metadata: dict[str, str], *, title: str) -> None:
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -442,7 +439,7 @@ def _parity(session, feeds: dict[str, np.ndarray], expected: np.ndarray,  # noqa
         (got,) = session.run(None, feeds)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
         raise ExportError(
-            f"ONNX Runtime failed at {batch}×3×{height}×{width}: {str(exc).splitlines()[0]}"
+            f"ONNX Runtime failed at {batch}×3×{height}×{width}: {describe_exception(exc)}"
         ) from None
     got = got.astype(np.float32)
     finite = bool(np.isfinite(got).all())

@@ -251,6 +251,6 @@ def load_lpips(device: Any = "auto") -> LpipsScorer:
                 param.copy_(state[f"features.{index}.{kind}"])
     except Exception as exc:  # noqa: BLE001 - a damaged file fails torch.load in many ways
         raise WeightsUnavailableError(
-            f"--lpips: its weights could not be loaded ({describe_exception(exc)[:200]})"
+            f"--lpips: its weights could not be loaded ({describe_exception(exc, limit=200)})"
         ) from None
     return LpipsScorer(model.to(device).eval(), device)

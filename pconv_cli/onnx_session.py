@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, ConfigError, DeviceError
+from .errors import CheckpointError, ConfigError, DeviceError, describe_exception
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 
@@ -58,8 +58,8 @@ def open_session(path: str | os.PathLike, device: str = "auto", threads: int | N
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: cannot load ONNX model ({first[:200]})") from None
+        raise CheckpointError(f"{path}: cannot load ONNX model "
+                              f"({describe_exception(exc, limit=200)})") from None
     finally:
         if want_cuda:
             ort.set_default_logger_severity(2)  # ONNX Runtime's default: warnings

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, describe_exception
 from .fileio import atomic_path
 from .imaging import LUMA_601, hole_file_to_valid
 
@@ -136,7 +136,7 @@ def _open_header(path: Path, max_pixels: int | None) -> Image.Image:
             "if the file is trusted"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({_short(exc)})") from None
+        raise InputError(f"{path}: not a readable image ({_reason(exc)})") from None
     width, height = img.size
     if max_pixels is not None and width * height > max_pixels:
         img.close()
@@ -147,9 +147,8 @@ def _open_header(path: Path, max_pixels: int | None) -> Image.Image:
     return img
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:160]
+def _reason(exc: BaseException) -> str:
+    return describe_exception(exc, limit=160)
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -178,7 +177,7 @@ def _decode_pillow(path: Path, img: Image.Image) -> tuple[np.ndarray, str]:
         img.load()
         upright = ImageOps.exif_transpose(img, in_place=True) or img
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
-        raise InputError(f"{path}: truncated or corrupt image ({_short(exc)})") from None
+        raise InputError(f"{path}: truncated or corrupt image ({_reason(exc)})") from None
     mode = upright.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(upright).astype(np.uint16)[..., None], "L"
@@ -246,7 +245,7 @@ def _decode_16bit_color(path: Path, img: Image.Image, *, grey: bool = False
                 arr = tifffile.imread(path, key=0)
             except (ValueError, OSError, ImportError) as exc:
                 raise InputError(
-                    f"{path}: cannot decode this 16-bit colour TIFF ({_short(exc)}); install "
+                    f"{path}: cannot decode this 16-bit colour TIFF ({_reason(exc)}); install "
                     "opencv-python-headless to read it"
                 ) from None
         else:
@@ -359,7 +358,7 @@ def _open_mask_oriented(path: Path, max_pixels: int | None) -> Image.Image:
             img.load()
             return ImageOps.exif_transpose(img)
         except (OSError, SyntaxError, ValueError, struct.error) as exc:
-            raise InputError(f"{path}: truncated or corrupt mask ({_short(exc)})") from None
+            raise InputError(f"{path}: truncated or corrupt mask ({_reason(exc)})") from None
 
 
 def read_mask(path: str | os.PathLike, *, invert: bool = False,
