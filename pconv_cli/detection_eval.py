@@ -205,7 +205,8 @@ def _restored(inpainter: Inpainter, image, valid: np.ndarray) -> np.ndarray:  # 
     rgb = model_rgb(image.pixels, image.mode)
     if valid.all():
         return rgb
-    filled = np.asarray(inpainter.inpaint(rgb, valid), dtype=np.float32)
+    # A batch of one: the contract every backend keeps (the classical ones take only batches).
+    filled = np.asarray(inpainter.inpaint(rgb[None], valid[None])[0], dtype=np.float32)
     return model_rgb(native_color(filled, image.mode, image.pixels.dtype), image.mode)
 
 
