@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from detect_helpers import bright_detector, random_detector, save_detector, scratched
 from PIL import Image
+from typer.testing import CliRunner
 
+from pconv_cli.cli import app
 from pconv_cli.detect import load_damage_detector
 from pconv_cli.detection_eval import (
     THIN_KINDS,
@@ -337,3 +339,54 @@ def test_end_to_end_needs_the_clean_images(tiny):
         path.unlink()
     with pytest.raises(InputError, match="no clean image"):
         score_detector(truth_detector(tiny), tiny, threshold=0.5, restore_method="ns")
+
+
+# --------------------------------------------------------------------------- pconv evaluate
+
+
+def test_pconv_evaluate_scores_a_detector_and_writes_its_reports(tiny, tmp_path):
+    ckpt = save_detector(tmp_path / "bright.pt", bright_detector())
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, [
+        "evaluate", "--detector", str(ckpt), "--detect-set", str(tiny), "--method", "ns",
+        "--tolerance", "2", "--device", "cpu", "--out", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "| hair* | 2 |" in result.output and "F1 ±2 px" in result.output
+    assert "End to end" in result.output
+    data = json.loads((out / "detect-report.json").read_text())
+    assert data["total"]["exact"]["f1"] == 1.0 and data["settings"]["tolerance"] == 2
+    assert data["total"]["psnr"]["gap"] == 0.0 and data["restore"].startswith("ns")
+    assert (out / "detect-report.md").read_text() in result.output
+
+
+def test_pconv_evaluate_restores_with_restores_default_and_can_leave_it_out(tiny, tmp_path):
+    ckpt = str(save_detector(tmp_path / "random.pt", random_detector()))
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["evaluate", "--detector", ckpt, "--detect-set", str(tiny),
+                                      "--device", "cpu", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["restore"].startswith("auto:biharmonic")
+    result = CliRunner().invoke(app, ["evaluate", "--detector", ckpt, "--detect-set", str(tiny),
+                                      "--no-end-to-end", "--threshold", "0.3"])
+    assert result.exit_code == 0, result.output
+    assert "End to end" not in result.output and "Threshold 0.3" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--detect-set", "SET"], "add --detector"),
+    (["--detector", "CKPT"], "add --detect-set"),
+    (["--detector", "CKPT", "--detect-set", "SET", "--images", "SET"], "--images and --masks"),
+    (["--detector", "CKPT", "--detector-onnx", "CKPT", "--detect-set", "SET"], "not both"),
+    (["--detector", "CKPT", "--detect-set", "SET", "--method", "ns,telea"], "use one"),
+    (["--detector", "CKPT", "--detect-set", "NOWHERE"], "not a detector evaluation set"),
+    ([], "give --images and --masks"),
+])
+def test_pconv_evaluate_refuses_mixed_or_missing_options_in_one_line(tiny, tmp_path, args,
+                                                                     message):
+    ckpt = str(save_detector(tmp_path / "random.pt", random_detector()))
+    names = {"SET": str(tiny), "CKPT": ckpt, "NOWHERE": str(tmp_path / "nowhere")}
+    result = CliRunner().invoke(app, ["evaluate", *[names.get(a, a) for a in args]],
+                                terminal_width=400)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines

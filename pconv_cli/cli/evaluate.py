@@ -1,5 +1,6 @@
 """``pconv evaluate``: ℓ1, PSNR and SSIM (whole image and inside the holes) per hole-ratio band,
-image kind and hole width, methods side by side."""
+image kind and hole width, methods side by side; with ``--detector``, a damage detector per
+damage kind on a detector evaluation set (:mod:`pconv_cli.detection_eval`)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..detect import DEFAULT_THRESHOLD
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
 from ..routing import DEFAULT_THIN_WIDTH
 from .app import app
 from .common import console, err_console, examples, handle_errors
+from .options import threshold_option
 
 _WHAT = "What to score"
 _DATA = "Pairs"
 _OUT = "Output"
 _RUN = "Run"
+_DETECTOR = "Damage detector"
 
 
 class _ProgressBar:
@@ -122,18 +126,22 @@ def _render(report) -> None:
     ("pconv evaluate --images photos/ --masks test-masks/ --method pconv,auto:fsr "
      "--thin-width 2,6",
      "the model with FSR for thin holes, up to 2 and up to 6 px wide, against the model"),
+    ("pconv evaluate --detector runs/detector/best.pt --detect-set eval-sets/detect "
+     "--out report/",
+     "a damage detector per damage kind, on undamaged images and end to end (restore with "
+     "its masks against the true ones)"),
 ))
 @handle_errors
 def evaluate_command(
-    images: Annotated[Path, typer.Option(
+    images: Annotated[Path | None, typer.Option(
         "--images", help="Folder of ground-truth images (searched recursively); the first "
                          "sub-folder names an image's kind (photo/, document/, ...), images at "
-                         "the top are photo.",
-        rich_help_panel=_DATA, show_default=False)],
-    masks: Annotated[Path, typer.Option(
+                         "the top are photo (with --masks, unless --detector).",
+        rich_help_panel=_DATA, show_default=False)] = None,
+    masks: Annotated[Path | None, typer.Option(
         "--masks", help="Folder of masks (white = hole). A gen-masks folder brings each mask's "
                         "ratio and border flag from masks.csv; otherwise ratios come from the "
-                        "pixels.", rich_help_panel=_DATA, show_default=False)],
+                        "pixels.", rich_help_panel=_DATA, show_default=False)] = None,
     model: Annotated[list[Path] | None, typer.Option(
         "--model", help="A pconv checkpoint to score, named by its file stem (repeatable).",
         rich_help_panel=_WHAT, show_default=False)] = None,
@@ -184,7 +192,8 @@ def evaluate_command(
         "--native", help="Score images at their own size (models pad and crop back); masks "
                          "are resized to each image.", rich_help_panel=_DATA)] = False,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for report.json, .csv, .md, .png and the sample grids.",
+        "--out", help="Folder for report.json, .csv, .md, .png and the sample grids (with "
+                      "--detector: detect-report.md and .json).",
         rich_help_panel=_OUT, show_default=False)] = None,
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Write only the JSON report to this file.", rich_help_panel=_OUT,
@@ -204,9 +213,42 @@ def evaluate_command(
     device: Annotated[str, typer.Option(
         "--device", help=f"Device of the models: {'|'.join(DEVICE_CHOICES)}.",
         rich_help_panel=_RUN)] = "auto",
+    detector: Annotated[Path | None, typer.Option(
+        "--detector", help="Score this damage detector (a checkpoint of pconv train --task "
+                           "detect, or .onnx) on --detect-set, instead of inpainting methods.",
+        rich_help_panel=_DETECTOR, show_default=False)] = None,
+    detector_onnx: Annotated[Path | None, typer.Option(
+        "--detector-onnx", help="Score a detector exported by pconv export, with ONNX Runtime.",
+        rich_help_panel=_DETECTOR, show_default=False)] = None,
+    detect_set: Annotated[Path | None, typer.Option(
+        "--detect-set", help="A detector evaluation set: damaged/, masks/, clean/ and "
+                             "undamaged/, such as eval-sets/detect.",
+        rich_help_panel=_DETECTOR, show_default=False)] = None,
+    threshold: Annotated[float, threshold_option(_DETECTOR)] = DEFAULT_THRESHOLD,
+    tolerance: Annotated[int, typer.Option(
+        "--tolerance", metavar="PX", min=0, help="F1 also within PX pixels of the damage (thin "
+                        "kinds are judged on it).", rich_help_panel=_DETECTOR)] = 1,
+    end_to_end: Annotated[bool, typer.Option(
+        "--end-to-end/--no-end-to-end", help="Also restore each damaged image with the detected "
+                        "and with the true masks (one --method, default restore's auto; "
+                        "--model or --onnx for its model) and score both against the clean "
+                        "image.", rich_help_panel=_DETECTOR)] = True,
 ) -> None:
     """Score models and classical methods per hole-to-image ratio band (the paper's table), per
-    image kind and per hole width, over the whole image and inside the holes."""
+    image kind and per hole width, over the whole image and inside the holes; or, with
+    --detector, a damage detector per damage kind."""
+    if detector is not None or detector_onnx is not None or detect_set is not None:
+        if images is not None or masks is not None:
+            raise ConfigError("--images and --masks score inpainting; a detector is scored on "
+                              "--detect-set alone")
+        restore = dict(model=model, onnx=onnx, method=method, flips=flips, blend=blend,
+                       thin_width=thin_width) if end_to_end else None
+        _evaluate_detector(detector, detector_onnx, detect_set, threshold, tolerance,
+                           restore, device, out, json_path)
+        return
+    if images is None or masks is None:
+        raise ConfigError("give --images and --masks (inpainting), or --detector and "
+                          "--detect-set (a damage detector)")
     from ..evaluate import build_methods, default_workers, evaluate, make_pairs
     from ..masks import parse_bands, parse_size
     from ..metrics import load_lpips
@@ -247,3 +289,68 @@ def evaluate_command(
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+def _one(option: str, values: list | None, default: str | None = None) -> str | None:
+    """The single value a detector's end-to-end restore takes from a list option (comma lists
+    split, except for paths)."""
+    given = [v for value in values or [] for v in (
+        [str(value)] if isinstance(value, Path) else str(value).split(",")) if v.strip()]
+    if len(given) > 1:
+        raise ConfigError(f"{option} {','.join(given)}: the end-to-end scores of a detector "
+                          "use one")
+    return given[0].strip() if given else default
+
+
+def _restorer(model: list[Path] | None, onnx: list[Path] | None, method: list[str] | None,
+              flips: str, blend: str, thin_width: str, device: str):  # noqa: ANN202
+    """The inpainter restore would run with these options (its default: auto, the bundled
+    model)."""
+    from ..routing import AUTO, load_method
+
+    try:
+        flips_n, width = int(_one("--flips", [flips])), float(_one("--thin-width", [thin_width]))
+    except ValueError:
+        raise ConfigError(f"--flips {flips} / --thin-width {thin_width}: give numbers") from None
+    return load_method(_one("--method", method, AUTO), model=_one("--model", model),
+                       onnx=_one("--onnx", onnx), device=device, flips=flips_n,
+                       blend=_one("--blend", [blend]), thin_width=width)
+
+
+def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
+                       detect_set: Path | None, threshold: float, tolerance: int,
+                       restore: dict | None, device: str, out: Path | None,
+                       json_path: Path | None) -> None:
+    """``pconv evaluate --detector``: score it on the set, print the page, write the reports."""
+    if detector is not None and detector_onnx is not None:
+        raise ConfigError("give --detector or --detector-onnx, not both")
+    if detector is None and detector_onnx is None:
+        raise ConfigError("--detect-set scores a damage detector: add --detector CKPT or "
+                          "--detector-onnx FILE")
+    if detect_set is None:
+        raise ConfigError("--detector is scored on a detector evaluation set: add --detect-set "
+                          "DIR (such as eval-sets/detect)")
+    import json
+
+    from ..detect import load_damage_detector
+    from ..detection_eval import read_set, report_dict, report_markdown, score_detector
+    from ..fileio import atomic_write_text
+
+    read_set(detect_set)  # a wrong folder before any model loads
+    found = load_damage_detector(detector, detector_onnx, device, option="--detector CKPT")
+    fill = _restorer(device=device, **restore) if restore is not None else None
+    with _ProgressBar() as bar:
+        report = score_detector(found, detect_set, threshold=threshold, tolerance=tolerance,
+                                inpainter=fill, device=device,
+                                progress=lambda done, total: bar("detect", done, total))
+    console.print(report_markdown(report), markup=False, highlight=False, soft_wrap=True)
+    written = []
+    if out is not None:
+        from ..detection_eval import write_report
+
+        written += write_report(report, out)
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(report_dict(report), indent=1) + "\n")
+        written.append(json_path)
+    for path in written:
+        console.print(f"wrote {escape(str(path))}", highlight=False)
