@@ -23,7 +23,7 @@ from PIL import Image
 from scipy.sparse.linalg import splu
 from skimage import data
 
-from pconv_cli.imaging import load_mask
+from pconv_cli.imaging import load_mask, resize_mask
 from pconv_cli.inference import TorchInpainter, default_model_path
 from pconv_cli.seams import seam_system, solve_multigrid
 
@@ -50,7 +50,7 @@ def main() -> None:
         image = np.asarray(photo.resize((size, size), Image.LANCZOS), np.float32)[None] / 255
         for band in BANDS:
             valid = load_mask(first_mask_of(band))  # True = known
-            valid = np.asarray(Image.fromarray(valid).resize((size, size), Image.NEAREST))[None]
+            valid = resize_mask(valid, (size, size))[None]
             masked = image * valid[..., None]
             cases = {"model": lambda m=masked, v=valid: raw.inpaint(m, v),
                      "model + blend": lambda m=masked, v=valid: blended.inpaint(m, v)}

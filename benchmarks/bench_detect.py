@@ -63,7 +63,7 @@ def memory_child(tile: int, megapixels: int, threads: int) -> None:
     torch.set_num_threads(threads)
     from pconv_cli.core.detector import DamageDetector, DetectorConfig
     from pconv_cli.detect import TorchDetector, find_damage, write_mask
-    from pconv_cli.restore_io import ImageFile
+    from pconv_cli.imaging import ImageFile
 
     detector = TorchDetector(DamageDetector(DetectorConfig()), "cpu")
     height, width = SIZES_MP[megapixels]
@@ -96,7 +96,7 @@ def bench_memory(tiles: list[int], threads: int) -> None:
 def bench_time(sizes: list[int], tiles: list[int], options: argparse.Namespace) -> None:
     from pconv_cli.core.detector import DamageDetector, DetectorConfig
     from pconv_cli.detect import DEFAULT_TILE, TorchDetector, find_damage
-    from pconv_cli.restore_io import ImageFile
+    from pconv_cli.imaging import ImageFile
 
     detector = TorchDetector(DamageDetector(DetectorConfig()), "cpu")
     baseline = f"tile {DEFAULT_TILE}"

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from .errors import ConfigError, InputError
-from .imaging import list_images, load_image, load_mask
+from .imaging import list_images, load_image, load_mask, resize_mask
 from .masks import PAPER_BAND_EDGES, MaskParams, generate_mask, mask_seed, sample_mask
 
 # Stream tags keep the generators of one sample independent of each other.
@@ -213,10 +213,10 @@ class MaskSource:
         """A bool size×size mask, True = valid."""
         if not self.files:
             return generate_mask(rng, (size, size), self.params)
-        valid = load_mask(self.files[int(rng.integers(len(self.files)))])
-        if valid.shape != (size, size):
-            img = Image.fromarray(valid.astype(np.uint8) * 255)
-            valid = np.asarray(img.resize((size, size), Image.Resampling.NEAREST)) > 127
+        # No EXIF orientation: the mask is turned and flipped at random below anyway, and
+        # leaving the step out keeps reading many small masks as fast as it can be.
+        valid = load_mask(self.files[int(rng.integers(len(self.files)))], orient=False)
+        valid = resize_mask(valid, (size, size))
         valid = np.rot90(valid, int(rng.integers(4)))
         if rng.random() < 0.5:
             valid = valid[:, ::-1]

@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import CheckpointError, ConfigError, InputError, WeightsUnavailableError
 from .fileio import atomic_path, atomic_write_text
+from .imaging import DEFAULT_MAX_PIXELS, ImageFile, model_rgb, pixel_limit, read_image
 from .onnx_session import open_session
 from .restore import (
     PREVIEW_DIR,
@@ -37,13 +38,12 @@ from .restore import (
     RestoreOptions,
     RestoreReport,
     RestoreTask,
-    _failure,
     check_output_settings,
+    failure_result,
     file_digest,
     plan,
     write_failures,
 )
-from .restore_io import DEFAULT_MAX_PIXELS, ImageFile, model_rgb, pixel_limit, read_image
 
 if TYPE_CHECKING:
     from .detection import DamageRegions
@@ -426,7 +426,7 @@ class DetectRun:
             if preview is not None:
                 write_overlay(preview, image, regions.mask)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-            return _failure(task, exc), None
+            return failure_result(task, exc), None
         row = {"file": rel, "mask": task.output.relative_to(self.output).as_posix(),
                "width": image.width, "height": image.height,
                "damaged_fraction": f"{regions.fraction:.6f}", "regions": regions.regions}

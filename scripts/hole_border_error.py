@@ -20,14 +20,8 @@ from collections import defaultdict
 import numpy as np
 from scipy import ndimage
 
-from pconv_cli.evaluate import (
-    build_methods,
-    fit_image,
-    hide_holes,
-    make_pairs,
-    resize_mask,
-)
-from pconv_cli.imaging import load_image, load_mask
+from pconv_cli.evaluate import build_methods, fit_image, hide_holes, make_pairs
+from pconv_cli.imaging import load_image, load_mask, resize_mask
 
 
 def main() -> None:

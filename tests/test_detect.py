@@ -27,8 +27,7 @@ from pconv_cli.detect import (
 )
 from pconv_cli.errors import CheckpointError, ConfigError, InputError, WeightsUnavailableError
 from pconv_cli.export import export_onnx
-from pconv_cli.imaging import load_mask
-from pconv_cli.restore_io import read_image
+from pconv_cli.imaging import load_mask, read_image
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +240,7 @@ def test_a_hair_stays_visible_in_the_preview_of_a_large_image(detector):
 
 
 def read_image_from(pixels: np.ndarray):
-    from pconv_cli.restore_io import ImageFile
+    from pconv_cli.imaging import ImageFile
 
     return ImageFile(pixels=pixels, mode="RGB", format="PNG")
 

@@ -1,4 +1,5 @@
-"""pconv.restore and pconv.restore_io: batch restoration that never loses a file."""
+"""pconv.restore and the image I/O it relies on (pconv_cli.imaging): batch restoration that never
+loses a file."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ from PIL import Image, ImageOps, JpegImagePlugin
 from pconv_cli.detect import TorchDetector, bundled_detector_installed, detect_folder
 from pconv_cli.errors import ConfigError, InputError
 from pconv_cli.export import export_onnx
+from pconv_cli.imaging import (
+    ImageFile,
+    apply_orientation,
+    grow_holes,
+    parse_color,
+    read_image,
+    read_painted_mask,
+    write_image,
+)
 from pconv_cli.inference import OnnxInpainter, TorchInpainter
 from pconv_cli.restore import (
     RUN_RECORD,
@@ -28,15 +38,6 @@ from pconv_cli.restore import (
     restore_image,
     shard_for_rank,
     tile_box,
-)
-from pconv_cli.restore_io import (
-    ImageFile,
-    apply_orientation,
-    grow_holes,
-    parse_color,
-    read_image,
-    read_painted_mask,
-    write_image,
 )
 
 SIZE = (48, 64)  # height, width

@@ -166,8 +166,8 @@ def test_the_classical_method_is_spared_wide_holes_far_from_every_thin_region():
 def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharmonic):
     """restore fills the thin regions of the whole image in crops of their own, as the
     router fills them on the whole image, and tiles only the wide holes for the model."""
+    from pconv_cli.imaging import ImageFile
     from pconv_cli.restore import RestoreOptions, fill_thin_regions_first, make_jobs, restore_image
-    from pconv_cli.restore_io import ImageFile
 
     rng = np.random.default_rng(3)
     height, width = 600, 900

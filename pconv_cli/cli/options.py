@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from ..detect import DEFAULT_TILE
-from ..restore_io import DEFAULT_MAX_PIXELS
+from ..imaging import DEFAULT_MAX_PIXELS
 
 
 def images_in_argument() -> Any:

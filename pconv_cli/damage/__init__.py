@@ -13,6 +13,7 @@ degradations, which are not holes, are in ``degrade``; ``compose`` holds the par
 See docs/damage.md.
 """
 
+from ..seeds import damage_seed
 from .compose import (
     DAMAGE_WEIGHTS,
     DEGRADATION_CHANCES,
@@ -22,7 +23,6 @@ from .compose import (
     Damaged,
     DamageParams,
     ThinHoleParams,
-    damage_seed,
     synthesise,
     thin_hole_mask,
 )

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..masks import mask_seed
 from .artefacts import (
     ARTEFACT_WEIGHTS,
     THIN_ARTEFACT_WEIGHTS,
@@ -346,9 +345,3 @@ def thin_hole_mask(shape: tuple[int, int], rng: np.random.Generator,
             hole[y0:y1, x0:x1] |= alpha[y0 - top:y1 - top, x0 - left:x1 - left] > \
                 p.alpha_threshold
     return hole
-
-
-def damage_seed(seed: int, *key: int) -> int:
-    """The seed of one damaged image from a set seed and its place in the set (as for masks):
-    ``np.random.default_rng(damage_seed(seed, index))``."""
-    return mask_seed(seed, *key)

@@ -25,7 +25,7 @@ to reach them.
 from __future__ import annotations
 
 from .aggregate import BandStats, MethodResult
-from .loading import fit_image, hide_holes, resize_mask
+from .loading import fit_image, hide_holes
 from .methods import (
     KNOWN_METHODS,
     ROUTED_METHODS,
@@ -72,7 +72,6 @@ __all__ = [
     "parse_flips",
     "parse_methods",
     "parse_thin_widths",
-    "resize_mask",
     "routed_name",
     "score_output",
     "seeded_assignment",

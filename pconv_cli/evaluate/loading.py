@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
-from ..imaging import load_image, load_mask
+from ..imaging import load_image, load_mask, resize_mask
 from ..metrics import SSIM_WINDOW
 from .pairs import FileFailure, MaskEntry, Pair, failure_reason
 
@@ -39,14 +39,6 @@ def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in range(image.shape[2])
     ]
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
-
-
-def resize_mask(valid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a library mask to (height, width): it stays binary."""
-    if valid.shape == tuple(size):
-        return valid
-    img = Image.fromarray(np.where(valid, 255, 0).astype(np.uint8))
-    return np.asarray(img.resize((size[1], size[0]), Image.Resampling.NEAREST)) > 127
 
 
 def hide_holes(images: np.ndarray, valid: np.ndarray) -> np.ndarray:

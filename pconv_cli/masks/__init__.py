@@ -13,7 +13,8 @@ Modules, each importing only those above it:
 - ``bands``: hole ratios, the paper's band edges, band membership and labels.
 - ``params``: ``MaskParams`` (the generator's parameter ranges) and mask sizes.
 - ``parsing``: what users type for sizes, ranges, parameters and bands (shared by commands).
-- ``generator``: the seeded stroke geometry, the paper's augmentations, per-mask seeds.
+- ``generator``: the seeded stroke geometry, the paper's augmentations (per-mask seeds are
+  :mod:`pconv_cli.seeds`').
 - ``steering``: one mask drawn freely or steered into a band (``sample_mask``).
 - ``manifest``: ``masks.csv``, written and read.
 - ``spec``: ``MaskSetSpec``, the files it plans and how each is drawn (strokes or thin holes).
@@ -25,8 +26,9 @@ Everything other code uses is re-exported here; import from ``pconv_cli.masks``.
 
 from __future__ import annotations
 
+from ..seeds import mask_seed
 from .bands import PAPER_BAND_EDGES, band_label, band_of, check_edges, hole_ratio
-from .generator import GENERATOR_VERSION, generate_mask, mask_seed, transform_mask
+from .generator import GENERATOR_VERSION, generate_mask, transform_mask
 from .manifest import MANIFEST, MANIFEST_COLUMNS, RECIPE, ManifestRow, read_manifest
 from .params import MIN_SIZE, MaskParams
 from .parsing import parse_bands, parse_mask_param, parse_range, parse_size

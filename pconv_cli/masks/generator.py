@@ -1,4 +1,4 @@
-"""The seeded stroke generator: hole geometry, the paper's augmentations, and per-mask seeds.
+"""The seeded stroke generator: hole geometry and the paper's augmentations.
 
 The generator draws random strokes (polylines with round joins), filled circles and ellipse arcs,
 then applies the augmentations of the paper (§4.1): random dilation, rotation and crop/rescale.
@@ -26,12 +26,6 @@ from .params import MaskParams, size_hw
 # Bump when the same seed and parameters would give different pixels, so that resuming into
 # a folder made by an older generator is refused instead of mixing two generators.
 GENERATOR_VERSION = 1
-
-
-def mask_seed(seed: int, *key: int) -> int:
-    """The seed of one mask, from the set seed and the mask's place in the set."""
-    state = np.random.SeedSequence([seed, *key]).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])  # 63 bits: fits any signed 64-bit reader
 
 
 @dataclass

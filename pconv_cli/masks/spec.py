@@ -17,8 +17,9 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..imaging import list_images
+from ..seeds import mask_seed
 from .bands import PAPER_BAND_EDGES, check_edges, fmt_ratio, ratio_of_holes
-from .generator import GENERATOR_VERSION, clear_margin, mask_seed
+from .generator import GENERATOR_VERSION, clear_margin
 from .params import MIN_SIZE, MaskParams
 from .steering import MaskSample, sample_mask
 
@@ -181,7 +182,7 @@ def sample_for(task: Task, spec: MaskSetSpec, sources: list[Path]) -> MaskSample
 
 
 def _thin_params(spec: MaskSetSpec):  # noqa: ANN202 - the damage package loads lazily
-    # Imported here: pconv_cli.damage builds on this package (its seeds are mask_seed's).
+    # Imported here: the damage synthesiser (and SciPy) load only for sets of thin masks.
     from ..damage import ThinHoleParams
 
     return ThinHoleParams(artefacts=spec.artefacts)

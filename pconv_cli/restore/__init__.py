@@ -27,9 +27,9 @@ Modules, each importing only those above it:
 * ``pipeline``: the threads, read → infer → write;
 * ``run``: :class:`RestoreRun` and :func:`restore`, which tie the steps together.
 
-Image decoding and encoding are :mod:`pconv_cli.restore_io`'s. Heavy libraries (torch, scipy,
-scikit-image, the detector) are imported where they are used, so that the CLI's help and
-planning a run load none of them.
+Image and mask files are read and written by :mod:`pconv_cli.imaging`. Heavy libraries
+(torch, scipy, scikit-image, the detector) are imported where they are used, so that the CLI's
+help and planning a run load none of them.
 """
 
 from __future__ import annotations
@@ -67,8 +67,6 @@ from .record import (
 from .regions import Box, hole_boxes, tile_box, widest_hole
 from .results import FileResult, RestoreReport, RestoreTask, failure_reason, failure_result
 from .run import RestoreRun, restore
-
-_failure = failure_result  # the name pconv_cli.detect imports it by
 
 __all__ = [
     "DETECTED_MASKS_DIR",

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import InputError
-from ..imaging import IMAGE_SUFFIXES
-from ..restore_io import FORMAT_CHOICES, FORMAT_SUFFIX, UNSUPPORTED_SUFFIXES
+from ..imaging import FORMAT_CHOICES, FORMAT_SUFFIX, IMAGE_SUFFIXES, UNSUPPORTED_SUFFIXES
 from .options import RestoreOptions, in_shard
 from .results import FileResult, RestoreTask
 

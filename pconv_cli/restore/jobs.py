@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..restore_io import ImageFile, model_rgb, native_color
+from ..imaging import ImageFile, model_rgb, native_color
 from .options import RestoreOptions
 from .regions import Box, hole_boxes, tile_box, widest_hole
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ..restore_io import (
+from ..imaging import (
     ImageFile,
     alpha_mask,
     grow_holes,
+    load_mask,
     parse_color,
-    read_mask,
     read_painted_mask,
     resize_mask,
 )
@@ -40,7 +40,7 @@ def read_mask_file(path: str | os.PathLike, options: RestoreOptions) -> np.ndarr
         return read_painted_mask(path, parse_color(options.mask_color),
                                  tolerance=options.color_tolerance,
                                  max_pixels=options.max_pixels)
-    return read_mask(path, invert=options.invert_mask, max_pixels=options.max_pixels)
+    return load_mask(path, invert=options.invert_mask, max_pixels=options.max_pixels)
 
 
 class MaskSource:
@@ -91,7 +91,7 @@ class MaskSource:
                 f"mask {name} is {valid.shape[1]}×{valid.shape[0]}, the image "
                 f"{size[1]}×{size[0]}; pass --resize-masks to resize it (nearest)"
             )
-        return resize_mask(valid, *size)
+        return resize_mask(valid, size)
 
     def polarity_hint(self) -> str:
         """What to try where a mask seems to mark the wrong pixels, for this mask source."""

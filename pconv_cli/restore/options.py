@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..restore_io import DEFAULT_MAX_PIXELS, FORMAT_CHOICES, parse_color
+from ..imaging import DEFAULT_MAX_PIXELS, FORMAT_CHOICES, parse_color
 
 STRATEGIES = ("crop", "resize", "original")
 MASK_SOURCES = ("masks", "alpha", "detect")

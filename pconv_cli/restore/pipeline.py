@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..fileio import atomic_path
-from ..restore_io import ImageFile, output_format, read_image, write_image
+from ..imaging import ImageFile, output_format, read_image, write_image
 from .jobs import Job, batch_limit, fill_thin_regions_first, make_jobs, paste, run_batch
 from .masks import MaskSource
 from .options import RestoreOptions

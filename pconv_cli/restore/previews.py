@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from ..restore_io import ImageFile, model_rgb
+from ..imaging import ImageFile, model_rgb
 
 PREVIEW_SIDE = 1024  # longest side of each panel of a --concat preview
 

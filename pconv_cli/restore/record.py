@@ -16,7 +16,7 @@ from .. import __version__
 from ..classical import ClassicalInpainter
 from ..errors import InputError
 from ..fileio import atomic_write_text
-from ..restore_io import FORMAT_CHOICES
+from ..imaging import FORMAT_CHOICES
 from .options import RestoreOptions
 from .results import FileResult
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PconvError
+from ..errors import PconvError, describe_exception
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ def failure_reason(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller --hd-size or --batch-size)"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200] if text else ''}".rstrip(": ")
+    if not str(exc).strip():
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {describe_exception(exc, limit=200)}".rstrip(": ")
 
 
 def failure_result(task: RestoreTask, exc: BaseException) -> FileResult:

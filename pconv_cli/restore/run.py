@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..restore_io import pixel_limit
+from ..imaging import pixel_limit
 from .files import plan
 from .masks import read_mask_file
 from .options import RestoreOptions
