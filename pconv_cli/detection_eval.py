@@ -39,9 +39,8 @@ from .detect import DEFAULT_THRESHOLD, DEFAULT_TILE, check_detection_settings, f
 from .detection_metrics import MatchCounts, match_counts
 from .errors import ConfigError, InputError
 from .fileio import atomic_write_text
-from .imaging import list_images, load_mask
+from .imaging import list_images, load_mask, model_rgb, native_color, read_image
 from .metrics import psnr
-from .restore_io import model_rgb, native_color, read_image
 
 if TYPE_CHECKING:
     from .detect import _Detector

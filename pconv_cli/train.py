@@ -3,48 +3,48 @@ the encoder BN frozen) or the damage detector, on a folder of photographs.
 
 :func:`train` reads top to bottom: settings, data, model, optimizer, run directory, then the
 loop of :class:`_Trainer`. What differs between the two networks (model, data, loss terms,
-validation scores, sample grids) is behind :class:`pconv_cli.train_tasks.Task`. A run
-directory holds everything needed to watch, stop and resume a run:
-
-    config.json   resolved settings           metrics.csv   one row per log / validation
-    last.pt       resumable checkpoint        best.pt       best validation score
-    samples/      a grid of validation inputs and outputs at every validation
+validation scores, sample grids) is behind :class:`pconv_cli.train_tasks.Task`; the run
+directory it writes (settings, metrics, checkpoints, samples) is :mod:`pconv_cli.train_run`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import math
 import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint
 from .devices import resolve_device
-from .errors import CheckpointError, ConfigError, InputError, TrainingError
-from .fileio import atomic_write_text
-from .train_config import SHAPE_KEYS, TrainConfig
-from .train_tasks import Task, make_task, same_weight_shapes, unwrap
+from .errors import ConfigError, TrainingError
+from .train_config import TrainConfig
+from .train_run import (
+    MetricsLog,
+    bundle_weights,
+    lr_of,
+    open_run_directory,
+    phase_of,
+    resolve_resume,
+    resume_optimizer,
+    save_state,
+    weight_average,
+)
+from .train_tasks import Task, make_task, same_weight_shapes
 
-__all__ = ["TrainConfig", "weight_average", "bundle_weights", "same_weight_shapes", "train"]
+__all__ = ["TrainConfig", "bundle_weights", "resolve_resume", "same_weight_shapes", "train",
+           "weight_average"]
 
-
-def metric_columns(task: Task) -> list[str]:
-    """metrics.csv's header: the task's loss terms and validation scores."""
-    return ["step", "phase", "kind", *task.loss_terms, "lr", "images_per_s",
-            *(f"val_{name}" for name in task.score_names)]
 
 
 class Reporter(Protocol):
@@ -102,152 +102,6 @@ def _close_distributed(ddp: _Dist) -> None:
     if ddp.owns_group and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-def phase_of(step: int, config: TrainConfig) -> str:
-    return "train" if step < config.steps else "finetune"
-
-
-def lr_of(step: int, config: TrainConfig) -> float:
-    return config.lr if step < config.steps else config.finetune_lr
-
-
-# ---------------------------------------------------------------------------------------------
-# Run directory
-
-
-def resolve_resume(run_dir: str | os.PathLike, overrides: dict[str, Any]) -> TrainConfig:
-    """The config of a run to resume, with ``overrides`` (e.g. longer schedules) applied.
-
-    The task and the shape settings (depth, width, size) cannot change: the weights would
-    not fit.
-    """
-    run = Path(run_dir)
-    cfg_path, last = run / "config.json", run / "last.pt"
-    if not cfg_path.is_file() or not last.is_file():
-        raise InputError(f"{run}: not a resumable run (needs config.json and last.pt)")
-    try:
-        saved = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{cfg_path}: unreadable ({exc})") from None
-    config = TrainConfig.from_dict(saved)
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if key in SHAPE_KEYS and value != getattr(config, key):
-            raise ConfigError(
-                f"cannot resume {run} with --{key} {value}: the run was trained with "
-                f"--{key} {getattr(config, key)} (start a new run, or use --from to reuse weights)"
-            )
-        setattr(config, key, value)
-    config.out = str(run)
-    return config
-
-
-def _write_config(run: Path, config: TrainConfig) -> None:
-    atomic_write_text(run / "config.json", json.dumps(asdict(config), indent=2) + "\n")
-
-
-class _MetricsLog:
-    """metrics.csv: appended row by row; on resume, rows past the checkpoint are dropped."""
-
-    def __init__(self, path: Path, columns: list[str], resume_step: int | None) -> None:
-        self.path = path
-        self.columns = columns
-        if resume_step is not None and path.is_file():
-            with path.open(newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_step]
-            self._rewrite(rows)
-        elif not path.is_file() or resume_step is None:
-            self._rewrite([])
-
-    def _rewrite(self, rows: list[dict]) -> None:
-        with self.path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def append(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, self.columns).writerow(
-                {k: _fmt(row.get(k, "")) for k in self.columns}
-            )
-
-
-def _fmt(value: Any) -> Any:
-    return f"{value:.6g}" if isinstance(value, float) else value
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        with contextlib.suppress(RuntimeError):
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save(
-    path: Path, model: torch.nn.Module, config: TrainConfig, step: int, *,
-    optimizer: torch.optim.Optimizer | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    net = unwrap(model)
-    train_state: dict[str, Any] = {
-        "step": step,
-        "phase": phase_of(min(step, max(config.total_steps - 1, 0)), config),
-        "config": asdict(config),
-        **(extra or {}),
-    }
-    if optimizer is not None:
-        train_state["optimizer"] = optimizer.state_dict()
-        train_state["rng"] = _rng_state()
-        if scaler is not None and scaler.is_enabled():
-            train_state["scaler"] = scaler.state_dict()
-    save_checkpoint(path, net.config, net.state_dict(), train=train_state)
-
-
-def weight_average(model: torch.nn.Module, decay: float,
-                   state: dict[str, torch.Tensor] | None = None) -> AveragedModel:
-    """An exponential moving average of ``model``'s weights and BatchNorm statistics.
-
-    After every optimizer step ``avg ← decay·avg + (1 − decay)·w`` for each floating-point
-    entry of the state dict, starting from the weights it is given (``state``, a saved average,
-    or the model's own); integer buffers (BatchNorm's batch count) are copied, not averaged.
-    With a small batch and a constant learning rate the weights of one step are noisy; their
-    average is what validation, ``best.pt`` and the bundled model use. Checkpoints keep
-    ``average.module.state_dict()``, a plain state dict of the network.
-    """
-    ema = get_ema_multi_avg_fn(decay)
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], count: Any) -> None:
-        if averaged[0].is_floating_point():  # torch groups the tensors by dtype
-            ema(averaged, current, count)
-        else:
-            torch._foreach_copy_(averaged, current)
-
-    net = unwrap(model)
-    average = AveragedModel(net, multi_avg_fn=update, use_buffers=True)
-    if state is not None:
-        if set(state) != set(net.state_dict()):
-            raise CheckpointError("the saved weight average does not fit the model")
-        average.module.load_state_dict(state)
-        average.n_averaged.fill_(1)  # continue averaging: the first update must not copy
-    else:
-        average.update_parameters(net)  # the first update copies: start from these weights
-    return average
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,22 +207,6 @@ def _load_start(task: Task, config: TrainConfig, model: torch.nn.Module, resume:
     return start
 
 
-def _open_run_directory(run: Path, config: TrainConfig, task: Task, resume_step: int | None,
-                        notes: list[str]) -> tuple[_MetricsLog, Any]:
-    """config.json, metrics.csv, samples/ and TensorBoard's writer (None without it)."""
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "samples").mkdir(exist_ok=True)
-    _write_config(run, config)
-    log = _MetricsLog(run / "metrics.csv", metric_columns(task), resume_step)
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-
-        return log, SummaryWriter(str(run / "tensorboard"))
-    except Exception:  # tensorboard is optional
-        notes.append("TensorBoard not installed: metrics.csv only")
-        return log, None
-
-
 @dataclass
 class _Trainer:
     """The state of a run in progress, and what one step, one log line, one validation and one
@@ -388,7 +226,7 @@ class _Trainer:
     step: int
     best: float
     val_fingerprint: str
-    log: _MetricsLog | None = None
+    log: MetricsLog | None = None
     writer: Any = None
     step_model: torch.nn.Module | None = None  # the model wrapped for the current phase
     interval: dict[str, torch.Tensor] = field(default_factory=dict)  # loss sums, on the device
@@ -407,7 +245,7 @@ class _Trainer:
                      "val_fingerprint": self.val_fingerprint}
             if self.average is not None:
                 extra["ema_model"] = self.average.module.state_dict()
-            _save(self.run / "last.pt", self.model, self.config, self.step,
+            save_state(self.run / "last.pt", self.model, self.config, self.step,
                   optimizer=self.optimizer, scaler=self.scaler, extra=extra)
 
     def enter_phase(self, phase: str) -> None:
@@ -503,7 +341,7 @@ class _Trainer:
         val_row = {f"val_{k}": v for k, v in result.scores.items()}
         if improved:
             self.best = score
-            _save(self.run / "best.pt", self.scored_model, self.config, self.step,
+            save_state(self.run / "best.pt", self.scored_model, self.config, self.step,
                   extra=val_row)
         from PIL import Image
 
@@ -563,16 +401,6 @@ def _loader(dataset: Any, config: TrainConfig, start_step: int, ddp: _Dist,
     )
 
 
-def _resume_optimizer(saved: dict[str, Any], optimizer: torch.optim.Optimizer,
-                      scaler: torch.amp.GradScaler) -> None:
-    """The optimizer, GradScaler and RNG states of a checkpoint's ``train`` entry."""
-    if "optimizer" in saved:
-        optimizer.load_state_dict(saved["optimizer"])
-    if "scaler" in saved and scaler.is_enabled():
-        scaler.load_state_dict(saved["scaler"])
-    _set_rng_state(saved.get("rng", {}))
-
-
 def train(
     config: TrainConfig, *, resume: bool = False, reporter: Reporter | None = None
 ) -> dict[str, Any]:
@@ -610,7 +438,7 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
     ckpt = start.checkpoint
     if ckpt is not None:
-        _resume_optimizer(ckpt.train, optimizer, scaler)
+        resume_optimizer(ckpt.train, optimizer, scaler)
 
     average: AveragedModel | None = None
     scored_model: torch.nn.Module = model
@@ -623,7 +451,7 @@ def train(
                         else ""))
 
     # Run directory -----------------------------------------------------------------------
-    log, writer = (_open_run_directory(run, config, task, start.step if resume else None, notes)
+    log, writer = (open_run_directory(run, config, task, start.step if resume else None, notes)
                    if ddp.is_main else (None, None))
     notes.append(f"{len(train_files)} training images, {len(val_used)} validation images")
     notes += task.notes()
@@ -685,13 +513,3 @@ def _ranks_in_sync(model: torch.nn.Module) -> bool:
     return bool(torch.equal(low, high))
 
 
-def bundle_weights(checkpoint: str | os.PathLike, out: str | os.PathLike) -> None:
-    """Write a checkpoint's weights alone, in fp16 (what ships inside the package)."""
-    ckpt = load_checkpoint(checkpoint)
-    if not ckpt.model_state:
-        raise CheckpointError(f"{checkpoint}: no weights")
-    meta = {k: v for k, v in ckpt.train.items()
-            if k == "step" or k.startswith(("val_", "best_")) and k != "val_fingerprint"}
-    meta["config"] = ckpt.train.get("config", {})
-    meta["weights"] = "average" if "ema_model" in ckpt.train else "last step"
-    save_checkpoint(out, ckpt.model_config, ckpt.inference_state, train=meta, half=True)

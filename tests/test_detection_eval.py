@@ -149,7 +149,7 @@ class StandIn:
 
 
 def _pixels_key(path: Path) -> str:
-    from pconv_cli.restore_io import read_image
+    from pconv_cli.imaging import read_image
 
     return _key(read_image(path))
 
