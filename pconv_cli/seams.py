@@ -30,12 +30,14 @@ below one step of a 16-bit image (1.5e-5) from the exact solution.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyamg
-import scipy.sparse as sparse
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # scipy and pyamg load when a seam is blended: the CLI reads the choices
+    import scipy.sparse as sparse
 
 BLEND_CHOICES = ("poisson", "none")
 DEFAULT_BLEND = "poisson"
@@ -97,6 +99,8 @@ def seam_system(composite: np.ndarray, valid: np.ndarray) -> SeamSystem | None:
         # each hole pixel has at most one neighbour per direction: no index repeats here
         step[at_outline] += composite[ny[~to_hole], nx[~to_hole]] - fill[at_outline]
     rows_all, cols_all = np.concatenate(rows), np.concatenate(cols)
+    import scipy.sparse as sparse
+
     laplacian = sparse.csr_matrix(
         (np.concatenate([diagonal, -np.ones(len(rows_all))]),
          (np.concatenate([np.arange(n), rows_all]), np.concatenate([np.arange(n), cols_all]))),
@@ -107,6 +111,8 @@ def seam_system(composite: np.ndarray, valid: np.ndarray) -> SeamSystem | None:
 
 def solve_multigrid(laplacian: sparse.csr_matrix, step: np.ndarray) -> np.ndarray:
     """The correction for every channel of ``step``, from one multigrid hierarchy."""
+    import pyamg
+
     hierarchy = pyamg.ruge_stuben_solver(laplacian)
     return np.stack([hierarchy.solve(step[:, c], tol=SOLVER_TOLERANCE, accel="cg")
                      for c in range(step.shape[1])], axis=1)

@@ -553,3 +553,16 @@ def test_restore_defaults_to_auto(checkpoint, tmp_path):
     settings = json.loads((out / ".pconv-restore.json").read_text())["settings"]
     assert settings["method"] == f"auto:{default_thin_method()}"
     assert settings["thin-width"] == DEFAULT_THIN_WIDTH
+
+
+def test_the_cli_shows_and_uses_the_library_defaults():
+    """restore's options default to RestoreOptions' values, and those to the detector's."""
+    from pconv_cli.detect import DEFAULT_THRESHOLD
+    from pconv_cli.detection import DEFAULT_TILE
+    from pconv_cli.restore import RestoreOptions
+
+    assert (RestoreOptions.threshold, RestoreOptions.tile) == (DEFAULT_THRESHOLD, DEFAULT_TILE)
+    result = CliRunner().invoke(app, ["restore", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for value in (RestoreOptions.hd_trigger, RestoreOptions.hd_margin, RestoreOptions.hd_size):
+        assert f"[default: {value}]" in result.output

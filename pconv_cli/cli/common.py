@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TypeVar
 
 import typer
@@ -18,6 +19,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A Typer choice type whose members are the library's own tuple of names, so that the
+    CLI never keeps a copy that could drift from what the library accepts."""
+    return Enum(name, {value: value for value in values}, type=str)  # type: ignore[return-value]
 
 
 def examples(*lines: tuple[str, str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,7 +30,7 @@ from ..masks import (
     write_mask_set,
 )
 from .app import app
-from .common import console, examples, handle_errors
+from .common import choices, console, examples, handle_errors
 
 _SET = "Mask set"
 _GEN = "Generator (lengths are fractions of the shorter side; ranges are LOW,HIGH)"
@@ -39,7 +38,7 @@ _RUN = "Run"
 
 _DEFAULTS = MaskParams()
 
-MaskShape = Enum("MaskShape", {name: name for name in MASK_SHAPES}, type=str)
+MaskShape = choices("MaskShape", MASK_SHAPES)
 
 
 def _default(name: str) -> str:

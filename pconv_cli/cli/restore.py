@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,13 +24,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..detect import DEFAULT_THRESHOLD
+from ..imaging import FORMAT_CHOICES
+from ..restore.options import MASK_SOURCES, STRATEGIES, RestoreOptions
 from ..routing import DEFAULT_THIN_WIDTH, RESTORE_METHODS
+from ..seams import BLEND_CHOICES, DEFAULT_BLEND
 from .app import app
-from .common import console, err_console, examples, handle_errors
+from .common import choices, console, err_console, examples, handle_errors
 from .options import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_TILE,
     device_option,
     images_in_argument,
     max_pixels_option,
@@ -49,31 +48,13 @@ _DETECTION = "Detection (without mask files)"
 _SHOWN_FAILURES = 20
 
 
-class MaskFrom(str, Enum):
-    masks = "masks"
-    alpha = "alpha"
-    detect = "detect"
-
-
-class Blend(str, Enum):
-    poisson = "poisson"
-    none = "none"
-
-
-class OutputFormat(str, Enum):
-    keep = "keep"
-    png = "png"
-    jpg = "jpg"
-    jpeg = "jpeg"
-    tiff = "tiff"
-    tif = "tif"
-    webp = "webp"
-
-
-class Strategy(str, Enum):
-    crop = "crop"
-    resize = "resize"
-    original = "original"
+# The defaults shown and used are RestoreOptions' own (its fields with plain defaults are
+# class attributes).
+_DEFAULTS = RestoreOptions
+MaskFrom = choices("MaskFrom", MASK_SOURCES)
+Blend = choices("Blend", BLEND_CHOICES)
+OutputFormat = choices("OutputFormat", FORMAT_CHOICES)
+Strategy = choices("Strategy", STRATEGIES)
 
 
 class FileRate:
@@ -189,75 +170,75 @@ def restore_command(
     blend: Annotated[Blend, typer.Option(
         help="poisson: make each fill continuous with the pixels around its hole (removes "
              "the visible step at the outline); none: the model's fill as is.",
-        rich_help_panel=_MODEL)] = Blend.poisson,
+        rich_help_panel=_MODEL)] = Blend(DEFAULT_BLEND),
     masks: Annotated[Path | None, typer.Option(
         "--masks", help="Mask folder mirroring IN: sub/a.jpg pairs with sub/a.* (or sub/a.jpg.*).",
-        rich_help_panel=_MASKS)] = None,
+        rich_help_panel=_MASKS)] = _DEFAULTS.masks,
     mask: Annotated[Path | None, typer.Option(
-        "--mask", help="One mask file for every image.", rich_help_panel=_MASKS)] = None,
+        "--mask", help="One mask file for every image.", rich_help_panel=_MASKS)] = _DEFAULTS.mask,
     mask_from: Annotated[MaskFrom, typer.Option(
         "--mask-from", help="alpha: transparent pixels of the image are the holes; detect: the "
         "damage detector finds them (the default when no mask is given).",
-        rich_help_panel=_MASKS)] = MaskFrom.masks,
+        rich_help_panel=_MASKS)] = MaskFrom(_DEFAULTS.mask_from),
     mask_color: Annotated[str | None, typer.Option(
         "--mask-color", metavar="COLOR", help="The --masks files are painted copies of the "
         "images: pixels of this colour (#rrggbb or a name) are the holes.",
-        rich_help_panel=_MASKS)] = None,
+        rich_help_panel=_MASKS)] = _DEFAULTS.mask_color,
     color_tolerance: Annotated[float, typer.Option(
         "--color-tolerance", min=0, max=442, help="How far (8-bit RGB distance) a pixel may be "
         "from --mask-color and still count as painted (JPEG drifts by 10-30).",
-        rich_help_panel=_MASKS)] = 40.0,
+        rich_help_panel=_MASKS)] = _DEFAULTS.color_tolerance,
     invert_mask: Annotated[bool, typer.Option(
         "--invert-mask", help="Masks are black = hole (default white = hole).",
-        rich_help_panel=_MASKS)] = False,
+        rich_help_panel=_MASKS)] = _DEFAULTS.invert_mask,
     resize_masks: Annotated[bool, typer.Option(
         "--resize-masks", help="Resize masks of another size (nearest) instead of failing.",
-        rich_help_panel=_MASKS)] = False,
+        rich_help_panel=_MASKS)] = _DEFAULTS.resize_masks,
     grow_mask: Annotated[int, typer.Option(
         "--grow-mask", metavar="PX", help="Grow every hole by PX pixels, to cover the faint "
-        "halo that damage leaves around it in a JPEG.", rich_help_panel=_MASKS)] = 0,
+        "halo that damage leaves around it in a JPEG.", rich_help_panel=_MASKS)] = _DEFAULTS.grow_mask,
     detector: Annotated[Path | None, typer.Option(
         "--detector", metavar="CKPT", help="Detector checkpoint (or .onnx) that finds the masks "
-        "(default: the bundled detector).", rich_help_panel=_DETECTION)] = None,
-    threshold: Annotated[float, threshold_option(_DETECTION)] = DEFAULT_THRESHOLD,
+        "(default: the bundled detector).", rich_help_panel=_DETECTION)] = _DEFAULTS.detector,
+    threshold: Annotated[float, threshold_option(_DETECTION)] = _DEFAULTS.threshold,
     grow: Annotated[int, typer.Option(
         "--grow", metavar="PX", min=0, help="Grow detected regions by PX pixels (part of the "
-        "kept mask; --grow-mask applies after it).", rich_help_panel=_DETECTION)] = 0,
-    min_area: Annotated[int, min_area_option(_DETECTION)] = 0,
-    tile: Annotated[int, tile_option(_DETECTION)] = DEFAULT_TILE,
-    recursive: Annotated[bool, recursive_option(_FILES)] = False,
+        "kept mask; --grow-mask applies after it).", rich_help_panel=_DETECTION)] = _DEFAULTS.grow,
+    min_area: Annotated[int, min_area_option(_DETECTION)] = _DEFAULTS.min_area,
+    tile: Annotated[int, tile_option(_DETECTION)] = _DEFAULTS.tile,
+    recursive: Annotated[bool, recursive_option(_FILES)] = _DEFAULTS.recursive,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", help="Output format; keep = the input's own.",
-        rich_help_panel=_FILES)] = OutputFormat.keep,
+        rich_help_panel=_FILES)] = OutputFormat("keep"),
     quality: Annotated[int | None, typer.Option(
         min=1, max=100, help="JPEG / lossy WebP quality (default: a JPEG keeps its own).",
-        rich_help_panel=_FILES)] = None,
+        rich_help_panel=_FILES)] = _DEFAULTS.quality,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing/--overwrite", help="Skip images whose output exists (resume a run); "
         "--overwrite redoes them, also when OUT was restored with other settings.",
-        rich_help_panel=_FILES)] = True,
-    max_pixels: Annotated[int, max_pixels_option(_FILES)] = DEFAULT_MAX_PIXELS,
+        rich_help_panel=_FILES)] = _DEFAULTS.skip_existing,
+    max_pixels: Annotated[int, max_pixels_option(_FILES)] = _DEFAULTS.max_pixels,
     concat: Annotated[bool, typer.Option(
         "--concat", help="Also write input | mask | result previews to OUT/_previews.",
-        rich_help_panel=_FILES)] = False,
+        rich_help_panel=_FILES)] = _DEFAULTS.concat,
     hd_strategy: Annotated[Strategy, typer.Option(
         help="For images longer than --hd-trigger: crop around each hole at native "
              "resolution (tiled above --hd-size), resize the image to --hd-size, or original "
-             "(whole image, one pass).", rich_help_panel=_LARGE)] = Strategy.crop,
+             "(whole image, one pass).", rich_help_panel=_LARGE)] = Strategy(_DEFAULTS.hd_strategy),
     hd_trigger: Annotated[int, typer.Option(
         min=1, help="Longest side (px) above which --hd-strategy applies.",
-        rich_help_panel=_LARGE)] = 1024,
+        rich_help_panel=_LARGE)] = _DEFAULTS.hd_trigger,
     hd_margin: Annotated[int, typer.Option(
         min=0, help="Context (px) around each hole region, and around each tile's part.",
-        rich_help_panel=_LARGE)] = 128,
+        rich_help_panel=_LARGE)] = _DEFAULTS.hd_margin,
     hd_size: Annotated[int, typer.Option(
         min=1, help="Tile side (px) of large crops, and the longest side with resize; "
-                    "memory grows with its square.", rich_help_panel=_LARGE)] = 768,
+                    "memory grows with its square.", rich_help_panel=_LARGE)] = _DEFAULTS.hd_size,
     batch_size: Annotated[int, typer.Option(
         min=1, help="Same-size inputs per model call (at most --hd-size² pixels in all).",
-        rich_help_panel=_SCALE)] = 4,
+        rich_help_panel=_SCALE)] = _DEFAULTS.batch_size,
     workers: Annotated[int, typer.Option(
-        min=1, help="Threads decoding and encoding images.", rich_help_panel=_SCALE)] = 4,
+        min=1, help="Threads decoding and encoding images.", rich_help_panel=_SCALE)] = _DEFAULTS.workers,
     shard: Annotated[str | None, typer.Option(
         help="K/N: process the K-th of N shares (by sorted path); under torchrun each rank "
              "takes its share automatically.", rich_help_panel=_SCALE)] = None,

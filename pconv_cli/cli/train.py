@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,7 +17,7 @@ from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
 from ..train_config import DECODER_RENORMS, INPAINT_DEPTH, INPAINT_WIDTH, TASKS, TrainConfig
 from .app import app
-from .common import console, examples, handle_errors
+from .common import choices, console, examples, handle_errors
 
 _MODEL = "Model"
 _DATA = "Data"
@@ -30,8 +29,8 @@ _DETECT = "Damage detector (--task detect)"
 
 # The option defaults: a new run's TrainConfig, loss weights included.
 _DEFAULTS = TrainConfig()
-DecoderRenorm = Enum("DecoderRenorm", {name: name for name in DECODER_RENORMS}, type=str)
-TaskName = Enum("TaskName", {name: name for name in TASKS}, type=str)
+DecoderRenorm = choices("DecoderRenorm", DECODER_RENORMS)
+TaskName = choices("TaskName", TASKS)
 _LOSS_DEFAULTS = _DEFAULTS.loss
 _DETECTION_LOSS_DEFAULTS = _DEFAULTS.detection_loss
 # Options that only one task uses (parameter names); given to the other, they are refused.
