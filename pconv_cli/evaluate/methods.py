@@ -59,17 +59,20 @@ def is_routed(name: str) -> bool:
     return name.partition(":")[0] == AUTO
 
 
+def _listed(value: str | float | Sequence) -> list:
+    """``"1, 4"`` → ["1", "4"]; one number → [it]; a sequence → its items."""
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
 def parse_thin_widths(value: str | float | Sequence[float]) -> list[float]:
     """Thin-width thresholds (px) from ``"2,6"`` (or a number or a list), checked, duplicates
     dropped."""
-    if isinstance(value, (int, float)):
-        parts: list = [value]
-    elif isinstance(value, str):
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-    else:
-        parts = list(value)
     widths: list[float] = []
-    for part in parts:
+    for part in _listed(value):
         try:
             width = float(part)
         except ValueError:
@@ -86,14 +89,8 @@ def parse_flips(value: str | int | Sequence[int]) -> list[int]:
     """Flip-ensemble sizes from ``"1,4"`` (or an int or a list), checked, duplicates dropped."""
     from ..inference import check_flips, ensemble_sizes
 
-    if isinstance(value, int):
-        parts: list = [value]
-    elif isinstance(value, str):
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-    else:
-        parts = list(value)
     flips: list[int] = []
-    for part in parts:
+    for part in _listed(value):
         try:
             number = int(part)
         except ValueError:

@@ -18,16 +18,8 @@ def parse_size(text: str, minimum: int = MIN_SIZE) -> tuple[int, int]:
     wide and 480 high; ``"512"`` is square. Returns (height, width), the order of numpy
     arrays: (480, 640). Every option that takes a size parses it here (gen-masks, evaluate
     ``--size``, export ``--static``); sides below ``minimum`` are refused."""
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ConfigError(f"size {text!r}: write N or WxH, for example 512 or 640x480") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2:
-        raise ConfigError(f"size {text!r}: write N or WxH, for example 512 or 640x480")
-    w, h = values
+    w, h = _one_or_two(text.lower().replace("×", "x").split("x"), int,
+                       f"size {text!r}: write N or WxH, for example 512 or 640x480")
     if min(h, w) < minimum:
         raise ConfigError(f"size {text!r}: sides must be at least {minimum} pixels")
     return h, w
@@ -35,15 +27,20 @@ def parse_size(text: str, minimum: int = MIN_SIZE) -> tuple[int, int]:
 
 def parse_range(text: str, kind: type = float) -> tuple[float, float]:
     """``"0.01,0.06"`` → (0.01, 0.06); a single value ``"3"`` → (3, 3)."""
-    parts = [p.strip() for p in text.split(",")]
+    return _one_or_two([p.strip() for p in text.split(",")], kind,
+                       f"range {text!r}: write LOW,HIGH or one value")
+
+
+def _one_or_two(parts: list[str], kind: type, error: str) -> tuple:
+    """Two values of ``kind`` from two parts, or one part taken twice; ``error`` otherwise."""
     try:
         values = [kind(p) for p in parts]
     except ValueError:
-        raise ConfigError(f"range {text!r}: write LOW,HIGH or one value") from None
+        raise ConfigError(error) from None
     if len(values) == 1:
         values *= 2
     if len(values) != 2:
-        raise ConfigError(f"range {text!r}: write LOW,HIGH or one value")
+        raise ConfigError(error)
     return values[0], values[1]
 
 
