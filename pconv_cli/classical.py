@@ -60,6 +60,9 @@ class ClassicalInpainter:
     fixed_size = None
     flips = 1
     blend = None
+    # How far (px) from its hole pixels a method reads the image: a crop of the hole grown by
+    # this much gives the fill the whole image gives. None: it reads the whole image.
+    reach: int | None = None
     backend = "numpy cpu"
     source = BUILT_IN
 
@@ -102,6 +105,10 @@ class OpenCVInpainter(ClassicalInpainter):
             raise ConfigError(f"OpenCV method {method!r}: choose telea or ns")
         self.name = method
         self.radius = radius
+        # Fast marching draws each pixel from the filled and known pixels within the radius,
+        # and its gradient estimate one pixel beyond (tests/test_routing.py pins it: one
+        # pixel less changes the fill).
+        self.reach = radius + 1
         self._flag = flags[method]
         self.backend = f"opencv {cv2.__version__} cpu"
 
@@ -135,6 +142,10 @@ class FSRInpainter(ClassicalInpainter):
             raise ConfigError(f"FSR method {method!r}: choose {' or '.join(FSR_METHODS)}")
         self.name = method
         self._flag = flags[method]
+        # Blocks of 16 px fitted in windows of 32, on a grid that starts at the image's corner:
+        # a crop moves the grid, so this is the context that keeps the fill's quality, not an
+        # exact equality with the whole image's fill.
+        self.reach = 48
         self.backend = f"opencv-contrib {cv2.__version__} cpu"
 
     def _fill(self, image: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -165,6 +176,9 @@ class BiharmonicInpainter(ClassicalInpainter):
     """Smooth fill solving the biharmonic equation in the holes (scikit-image)."""
 
     name = "biharmonic"
+    # The biharmonic stencil spans 2 px: a region's system reads its 2-px rim, and holes
+    # farther apart are independent systems.
+    reach = 2
 
     def __init__(self) -> None:
         import skimage

@@ -8,14 +8,14 @@ each connected hole region (8-connected) as evaluate's width groups do
 pixel) and fills the regions up to ``thin_width`` px with a classical method, the wider ones
 with the model.
 
-Order: the thin regions first, then the model with the thin ones already filled (it sees
-them as known pixels: more context next to its holes). The classical method is given the
-wide holes near a thin region as holes too, so that it never draws on their unknown pixels
-(its fill of them is discarded), and those farther than :data:`CLASSICAL_REACH` as known, so
-that it does not spend its time on them: the same fills on eval-sets/thin and the paper's
-masks, 10–500 times less FSR time where a stroke mask has a speck. The model part keeps its
-flip ensemble, seam blend and grey fills; they apply to the wide regions only. A region
-with no known pixel at all has no width: it goes to the model.
+Order: the thin regions first, then the model with the thin ones already filled (it sees them
+as known pixels: more context next to its holes). The classical method is given the wide holes
+near a thin region as holes too, so that it never draws on their unknown pixels (its fill of
+them is discarded), and those beyond its ``reach`` (how far from a hole it reads the image) as
+known, so that it does not spend its time on them. restore fills each thin region in a crop
+grown by that reach. The model part keeps its flip ensemble, seam blend and grey fills; they
+apply to the wide regions only. A region with no known pixel at all has no width: it goes to
+the model.
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ MODEL = "pconv"
 # every paper band (16 px fell behind), and the best of 2, 6 and 10 px on eval-sets/thin
 # (docs/restore.md, "Which method fills a hole").
 DEFAULT_THIN_WIDTH = 10.0
-# Wide holes farther than this (px) from every thin region are not given to the classical
-# method as holes: its fill of a thin region draws on pixels much nearer (ns and telea 3 px,
-# biharmonic each region with a 2-px rim, FSR 16-px blocks in 32-px windows).
-CLASSICAL_REACH = 48
 # Thin methods restore and evaluate offer (mean is a baseline, fsr-best too slow to route to).
 THIN_METHODS = ("fsr", "biharmonic", "ns", "telea")
 RESTORE_METHODS = (AUTO, MODEL, "ns", "telea", "biharmonic", "fsr")
@@ -92,15 +88,15 @@ def thin_regions(valid: np.ndarray, thin_width: float) -> np.ndarray:
     return lookup[labels]
 
 
-def classical_view(valid: np.ndarray, thin: np.ndarray, reach: int = CLASSICAL_REACH
-                   ) -> np.ndarray:
+def classical_view(valid: np.ndarray, thin: np.ndarray, reach: int | None) -> np.ndarray:
     """The mask the classical method is given for the ``thin`` regions: every hole within
     ``reach`` px of a thin pixel stays a hole (it never draws on an unknown pixel); wide holes
-    farther away count as known, so that it does not spend time filling them for nothing."""
+    farther away count as known, so that it does not spend time filling them for nothing.
+    ``reach`` None (a method that reads the whole image): every hole stays a hole."""
     from scipy import ndimage
 
     wide = ~valid & ~thin
-    if not wide.any():
+    if reach is None or not wide.any():
         return valid
     near = ndimage.distance_transform_edt(~thin) <= reach
     return valid | (wide & ~near)
@@ -145,7 +141,8 @@ class RoutedInpainter:
         # Images without a thin region skip the classical method; without a wide one, the model.
         with_thin = np.flatnonzero(thin.any(axis=(1, 2)))
         if len(with_thin):
-            seen = np.stack([classical_view(valid[i], thin[i]) for i in with_thin])
+            seen = np.stack([classical_view(valid[i], thin[i], self.thin.reach)
+                             for i in with_thin])
             filled = self.thin.inpaint(images[with_thin], seen)
             for k, i in enumerate(with_thin):
                 result[i][thin[i]] = filled[k][thin[i]]

@@ -160,7 +160,8 @@ def test_the_classical_method_is_spared_wide_holes_far_from_every_thin_region():
     assert not seen[10, 10:60].any()  # the line is a hole to it
     assert not seen[20:40, 20:40].any()  # the near hole too: never read as known
     assert seen[150:190, 150:190].all()  # the far one is not its business
-    assert np.array_equal(classical_view(valid, valid == 0), valid)  # all thin: as given
+    assert np.array_equal(classical_view(valid, valid == 0, reach=48), valid)  # all thin
+    assert np.array_equal(classical_view(valid, thin, reach=None), valid)  # reads everything
 
 
 def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharmonic):
@@ -184,8 +185,21 @@ def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharm
     thin = thin_regions(valid, DEFAULT_THIN_WIDTH)
     assert np.array_equal(left, valid | thin) and not left[400:470, 600:680].any()
     whole = routed.thin.inpaint(pixels[None].astype(np.float32) / 255,
-                                classical_view(valid, thin)[None])[0]
-    np.testing.assert_allclose(filled.pixels[thin] / 255, whole[thin], atol=1 / 255 + 1e-6)
+                                classical_view(valid, thin, routed.thin.reach)[None])[0]
+    # The whole image's fill, clipped as scikit-image clips a fill: to the range of the known
+    # pixels it was given, here those of each region's crop.
+    from scipy import ndimage
+
+    expected = whole.copy()
+    labels, _ = ndimage.label(thin, structure=np.ones((3, 3), dtype=bool))
+    reach = routed.thin.reach
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels)):
+        box = (slice(max(rows.start - reach, 0), rows.stop + reach),
+               slice(max(cols.start - reach, 0), cols.stop + reach))
+        known = pixels[box][valid[box]] / 255
+        own = labels == index + 1
+        expected[own] = np.clip(whole[own], known.min(axis=0), known.max(axis=0))
+    np.testing.assert_allclose(filled.pixels[thin] / 255, expected[thin], atol=1 / 255 + 1e-6)
     assert np.array_equal(filled.pixels[valid], pixels[valid])
 
     options = RestoreOptions(hd_trigger=256, hd_size=128, hd_margin=16)
@@ -214,3 +228,34 @@ def test_restore_writes_an_image_whose_holes_are_all_thin(checkpoint, tmp_path):
     assert report.count("restored") == 1
     after = np.asarray(Image.open(tmp_path / "out" / "a.png"))
     assert np.array_equal(after[mask == 0], pixels[mask == 0])
+
+
+@pytest.mark.parametrize("method", ["biharmonic", "ns", "telea"])
+def test_a_crop_grown_by_the_methods_reach_fills_a_region_as_the_whole_image_does(method):
+    """restore fills each thin region in a crop grown by its method's ``reach``: that must be
+    the fill the whole image gives (a reach too small would change it)."""
+    if method != "biharmonic":
+        pytest.importorskip("cv2")
+    inpainter = classical_inpainter(method)
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:120, 0:160] / 16.0
+    image = np.stack([0.5 + 0.3 * np.sin(x + c) * np.cos(y - c) for c in range(3)], axis=-1)
+    image = np.clip(image + 0.1 * rng.random(image.shape), 0, 1).astype(np.float32)
+    valid = np.ones((120, 160), dtype=bool)
+    valid[50:53, 40:110] = False  # a hair
+    valid[70:74, 60:64] = False  # a speck near it
+    whole = inpainter.inpaint(image[None], valid[None])[0]
+    reach = inpainter.reach
+    rows, cols = slice(50 - reach, 74 + reach), slice(40 - reach, 110 + reach)
+    crop = inpainter.inpaint(image[None, rows, cols], valid[None, rows, cols])[0]
+    holes = ~valid[rows, cols]
+    expected = whole[rows, cols]
+    if method == "biharmonic":  # scikit-image clips its fill to the range of the known pixels
+        known = image[rows, cols][~holes]
+        expected = np.clip(expected, known.min(axis=0), known.max(axis=0))
+    np.testing.assert_allclose(crop[holes], expected[holes], atol=1e-6)
+    if method != "biharmonic":  # one pixel less of context: not the same fill any more
+        small = slice(50 - reach + 1, 74 + reach - 1), slice(40 - reach + 1, 110 + reach - 1)
+        narrower = inpainter.inpaint(image[None, small[0], small[1]],
+                                     valid[None, small[0], small[1]])[0]
+        assert not np.allclose(narrower[~valid[small]], whole[small][~valid[small]], atol=1e-6)

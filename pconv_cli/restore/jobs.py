@@ -203,7 +203,7 @@ def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.nd
     """
     from scipy import ndimage
 
-    from ..routing import CLASSICAL_REACH, RoutedInpainter, classical_view, thin_regions
+    from ..routing import RoutedInpainter, classical_view, thin_regions
 
     if not isinstance(inpainter, RoutedInpainter):
         return image, valid
@@ -215,14 +215,16 @@ def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.nd
     # (their damage must not be drawn on); only the region's own pixels are kept.
     labels, _ = ndimage.label(thin, structure=np.ones((3, 3), dtype=bool))
     height, width = valid.shape
+    # Each region in a crop grown by what the method reads around it: the whole image's
+    # fill of that region, at the cost of the crop.
+    reach = inpainter.thin.reach if inpainter.thin.reach is not None else max(height, width)
     pixels = image.pixels.copy()
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels)):
-        top, bottom = max(rows.start - CLASSICAL_REACH, 0), min(rows.stop + CLASSICAL_REACH,
-                                                               height)
-        left, right = max(cols.start - CLASSICAL_REACH, 0), min(cols.stop + CLASSICAL_REACH,
-                                                               width)
+        top, bottom = max(rows.start - reach, 0), min(rows.stop + reach, height)
+        left, right = max(cols.start - reach, 0), min(cols.stop + reach, width)
         rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
-        seen = classical_view(valid[top:bottom, left:right], thin[top:bottom, left:right])
+        seen = classical_view(valid[top:bottom, left:right], thin[top:bottom, left:right],
+                              inpainter.thin.reach)
         fill = inpainter.thin.inpaint(rgb[None], seen[None])[0]
         own = labels[top:bottom, left:right] == index + 1
         region = pixels[top:bottom, left:right]  # a view: writes go into ``pixels``
