@@ -299,13 +299,13 @@ def test_auto_at_thin_width_0_scores_as_the_model_and_at_a_huge_one_as_the_class
     assert overall["auto:biharmonic-w1000"] == overall["biharmonic"]
     backends = {m["name"]: m["backend"] for m in doc["settings"]["methods"]}
     assert backends["auto:biharmonic"].endswith("holes ≤ 10 px wide: biharmonic "
-                                                f"(scikit-image {skimage_version()} cpu)")
+                                                f"(pconv biharmonic, scipy {scipy_version()} cpu)")
 
 
-def skimage_version() -> str:
-    import skimage
+def scipy_version() -> str:
+    import scipy
 
-    return skimage.__version__
+    return scipy.__version__
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -508,7 +508,7 @@ def test_restore_with_a_classical_method_loads_no_model_and_records_none(tmp_pat
     result = runner.invoke(app, ["restore", str(src), str(out), "--masks", str(masks),
                                  "--method", "biharmonic"])
     assert result.exit_code == 0, result.output
-    assert "with biharmonic (scikit-image" in " ".join(result.output.split())
+    assert "with biharmonic (pconv biharmonic, scipy" in " ".join(result.output.split())
     original = np.asarray(Image.open(src / "a.png"))
     expected = classical_inpainter("biharmonic").inpaint(
         original[None].astype(np.float32) / 255, ~hole[None])[0]

@@ -194,40 +194,79 @@ def restore_image(inpainter: Inpainter, image: ImageFile, valid: np.ndarray,
 def fill_thin_regions_first(inpainter: Inpainter, image: ImageFile, valid: np.ndarray
                             ) -> tuple[ImageFile, np.ndarray]:
     """With ``--method auto``, fill the thin hole regions of the whole image with the
-    classical method before any tiling, each in a crop around it with the context that
-    method reads; returns the image with them filled and the mask with them known.
+    classical method before any tiling; returns the image with them filled and the mask with
+    them known.
 
     Thin damage is scattered over a whole scan, so tile by tile it would take the whole
-    image through the model's tiling; in crops of its own it costs about its own size. The
-    wide holes left are then tiled for the model as usual.
+    image through the model's tiling. Biharmonic (auto's default) fills them all in one
+    sparse solve over the hole pixels; the other methods fill each region in a crop around
+    it. Either way the cost grows with the damage, not with the scan. The wide holes left are
+    then tiled for the model as usual.
     """
-    from scipy import ndimage
-
-    from ..routing import RoutedInpainter, classical_view, thin_regions
+    from ..classical import BiharmonicInpainter
+    from ..routing import RoutedInpainter, thin_regions
 
     if not isinstance(inpainter, RoutedInpainter):
         return image, valid
     thin = thin_regions(valid, inpainter.thin_width)
     if not thin.any():
         return image, valid
-    # Region by region: merged boxes would chain scattered specks and long diagonal hairs
-    # into one box the size of the scan. Other thin pixels in a region's crop stay holes
-    # (their damage must not be drawn on); only the region's own pixels are kept.
+    if isinstance(inpainter.thin, BiharmonicInpainter):
+        pixels = _fill_biharmonic(image, valid, thin)
+    else:
+        pixels = _fill_region_by_region(inpainter, image, valid, thin)
+    return dataclasses.replace(image, pixels=pixels), valid | thin
+
+
+def _fill_biharmonic(image: ImageFile, valid: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    """Every thin region in one sparse solve (:mod:`pconv_cli.biharmonic`): the cost grows
+    with the hole pixels, and the scan's pixels are converted to RGB only where the fill reads
+    them. The fill is the one the router gives on the whole image."""
+    from ..biharmonic import biharmonic_fill
+
+    fill = biharmonic_fill(_RgbAt(image), valid, thin)
+    pixels = image.pixels.copy()
+    ys, xs = np.nonzero(thin)
+    pixels[ys, xs, :image.color_channels] = native_color(fill[:, None, :], image.mode,
+                                                         pixels.dtype)[:, 0, :]
+    return pixels
+
+
+class _RgbAt:
+    """``view[ys, xs]``: an image's pixels at those coordinates as float RGB (k×3)."""
+
+    def __init__(self, image: ImageFile) -> None:
+        self.image = image
+
+    def __getitem__(self, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return model_rgb(self.image.pixels[at][:, None, :], self.image.mode)[:, 0, :]
+
+
+def _fill_region_by_region(inpainter: Inpainter, image: ImageFile, valid: np.ndarray,
+                           thin: np.ndarray) -> np.ndarray:
+    """Each thin region in a crop grown by what the method reads around it (its ``reach``):
+    the whole image's fill of that region, at the cost of the crop. Region by region: merged
+    boxes would chain scattered specks and long diagonal hairs into one box the size of the
+    scan. Other thin pixels in a region's crop stay holes (their damage must not be drawn on);
+    only the region's own pixels are kept."""
+    from scipy import ndimage
+
+    from ..routing import classical_view
+
     labels, _ = ndimage.label(thin, structure=np.ones((3, 3), dtype=bool))
     height, width = valid.shape
-    # Each region in a crop grown by what the method reads around it: the whole image's
-    # fill of that region, at the cost of the crop.
-    reach = inpainter.thin.reach if inpainter.thin.reach is not None else max(height, width)
+    method = inpainter.thin
+    reach = method.reach if method.reach is not None else max(height, width)
     pixels = image.pixels.copy()
     for index, (rows, cols) in enumerate(ndimage.find_objects(labels)):
         top, bottom = max(rows.start - reach, 0), min(rows.stop + reach, height)
         left, right = max(cols.start - reach, 0), min(cols.stop + reach, width)
         rgb = model_rgb(image.pixels[top:bottom, left:right], image.mode)
         seen = classical_view(valid[top:bottom, left:right], thin[top:bottom, left:right],
-                              inpainter.thin.reach)
-        fill = inpainter.thin.inpaint(rgb[None], seen[None])[0]
+                              method.reach)
+        fill = method.inpaint(rgb[None], seen[None])[0]
         own = labels[top:bottom, left:right] == index + 1
         region = pixels[top:bottom, left:right]  # a view: writes go into ``pixels``
         region[own, :image.color_channels] = native_color(
             fill[own][:, None, :], image.mode, pixels.dtype)[:, 0, :]
-    return dataclasses.replace(image, pixels=pixels), valid | thin
+    return pixels
