@@ -10,6 +10,7 @@ resizing and growing the holes.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def hole_file_to_valid(pixels: np.ndarray, *, invert: bool = False) -> np.ndarra
         pixels = pixels.max(axis=2)
     if pixels.dtype == np.bool_:
         hole = pixels
+    elif pixels.dtype == np.uint8:  # the usual file: compared as integers, no float copy
+        hole = pixels >= math.ceil(MASK_THRESHOLD)
     else:
         scale = 65535 if pixels.dtype == np.uint16 or pixels.max(initial=0) > 255 else 255
         hole = pixels.astype(np.float32) >= MASK_THRESHOLD / 255.0 * scale
