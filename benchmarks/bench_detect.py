@@ -62,10 +62,10 @@ def memory_child(tile: int, megapixels: int, threads: int) -> None:
 
     torch.set_num_threads(threads)
     from pconv_cli.core.detector import DamageDetector, DetectorConfig
-    from pconv_cli.detect import TorchDetector, find_damage, write_mask
+    from pconv_cli.detect import DEFAULT_PRECISION, TorchDetector, find_damage, write_mask
     from pconv_cli.imaging import ImageFile
 
-    detector = TorchDetector(DamageDetector(DetectorConfig()), "cpu")
+    detector = TorchDetector(DamageDetector(DetectorConfig()), "cpu", precision=DEFAULT_PRECISION)
     height, width = SIZES_MP[megapixels]
     image = ImageFile(pixels=photo(height, width), mode="RGB", format="PNG")
     small = ImageFile(pixels=image.pixels[:64, :64], mode="RGB", format="PNG")
@@ -95,15 +95,22 @@ def bench_memory(tiles: list[int], threads: int) -> None:
 
 def bench_time(sizes: list[int], tiles: list[int], options: argparse.Namespace) -> None:
     from pconv_cli.core.detector import DamageDetector, DetectorConfig
-    from pconv_cli.detect import DEFAULT_TILE, TorchDetector, find_damage
+    from pconv_cli.detect import DEFAULT_PRECISION, DEFAULT_TILE, TorchDetector, find_damage
     from pconv_cli.imaging import ImageFile
 
-    detector = TorchDetector(DamageDetector(DetectorConfig()), "cpu")
+    network = DamageDetector(DetectorConfig())
+    # The CLI's default arithmetic (auto: bf16 where native), and fp32 at the default tile.
+    detector = TorchDetector(network, "cpu", precision=DEFAULT_PRECISION)
+    exact = TorchDetector(network, "cpu", precision="fp32")
+    print(f"precision {DEFAULT_PRECISION}: {detector.precision} on this machine")
     baseline = f"tile {DEFAULT_TILE}"
     for mp in sizes:
         image = ImageFile(pixels=photo(*SIZES_MP[mp]), mode="RGB", format="PNG")
         cases = {f"tile {t}": (lambda t=t, image=image: find_damage(detector, image, tile=t))
                  for t in sorted(set(tiles) | {DEFAULT_TILE})}
+        if detector.precision != "fp32":
+            cases[f"{baseline}, fp32"] = (
+                lambda image=image: find_damage(exact, image, tile=DEFAULT_TILE))
         timings = interleaved(cases, options.rounds, options.warmup)
         print_times(f"{mp} MP ({SIZES_MP[mp][1]}×{SIZES_MP[mp][0]}), detect: probabilities, "
                     "threshold, regions", timings)

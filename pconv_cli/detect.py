@@ -53,6 +53,9 @@ DEFAULT_DETECTOR_PATH = Path(__file__).parent / "weights" / "detector.pt"
 # the two equal).
 DEFAULT_TILE = 768
 DEFAULT_THRESHOLD = 0.5
+# pconv_cli.detection.PRECISIONS, for the same reason: auto = bf16 where computed natively.
+PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_PRECISION = "auto"
 DETECT_RECORD = ".pconv-detect.json"  # in OUT: the settings its masks were detected with
 DETECT_CSV = "detect.csv"
 CSV_COLUMNS = ("file", "mask", "width", "height", "damaged_fraction", "regions")
@@ -87,6 +90,7 @@ class _Detector:
     multiple: int
     margin: int
     sha256: str | None = None
+    precision = "fp32"  # what it computes in: "fp32" or "bf16"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -122,11 +126,12 @@ class _Detector:
 class TorchDetector(_Detector):
     """A :class:`~pconv_cli.core.detector.DamageDetector` in eval mode on one device."""
 
-    def __init__(self, model, device: str = "cpu", name: str = "detector") -> None:  # noqa: ANN001
+    def __init__(self, model, device: str = "cpu", name: str = "detector",  # noqa: ANN001
+                 precision: str = "fp32") -> None:
         super().__init__()
         import torch
 
-        from .detection import tile_margin
+        from .detection import resolve_precision, tile_margin
         from .devices import resolve_device
 
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -134,20 +139,23 @@ class TorchDetector(_Detector):
         self.multiple = model.config.multiple
         self.margin = tile_margin(model)
         self.name = name
-        self.backend = f"torch {self.device.type}"
+        self.precision = resolve_precision(precision, self.device)  # "fp32" or "bf16"
+        self.backend = f"torch {self.device.type}" + (", bf16" if self.precision == "bf16"
+                                                     else "")
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> TorchDetector:
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto",
+                        precision: str = "fp32") -> TorchDetector:
         from .checkpoint import load_detector
 
-        detector = cls(load_detector(path), device, Path(path).stem)
+        detector = cls(load_detector(path), device, Path(path).stem, precision)
         detector.sha256 = file_digest(path)
         return detector
 
     def _window(self, rgb: np.ndarray) -> np.ndarray:
         from .detection import _probabilities_of_window
 
-        return _probabilities_of_window(self.model, rgb, self.device)
+        return _probabilities_of_window(self.model, rgb, self.device, self.precision)
 
 
 class OnnxDetector(_Detector):
@@ -194,18 +202,24 @@ class OnnxDetector(_Detector):
 
 def load_damage_detector(model: str | os.PathLike | None = None,
                          onnx: str | os.PathLike | None = None, device: str = "auto", *,
-                         option: str = "--detector CKPT") -> _Detector:
+                         option: str = "--detector CKPT", precision: str = "fp32") -> _Detector:
     """The detector for a checkpoint (``model``) or an ONNX file; the bundled one without
     either (``option`` is what the error names when none is installed). A ``model`` ending in
-    ``.onnx`` is run with ONNX Runtime."""
+    ``.onnx`` is run with ONNX Runtime. ``precision`` (``auto``, ``fp32``, ``bf16``) is the
+    torch detector's; an ONNX file runs in the precision it was exported in."""
     if model is not None and onnx is not None:
         raise ConfigError("give --model or --onnx, not both")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"--precision {precision}: choose {', '.join(PRECISIONS)}")
     if onnx is None and model is not None and Path(model).suffix.lower() == ".onnx":
         model, onnx = None, model
     if onnx is not None:
+        if precision == "bf16":
+            raise ConfigError("--precision bf16 is for a detector checkpoint; an ONNX file "
+                              "runs in the precision it was exported in")
         return OnnxDetector(onnx, device)
     return TorchDetector.from_checkpoint(model if model is not None
-                                         else default_detector_path(option), device)
+                                         else default_detector_path(option), device, precision)
 
 
 def check_detection_settings(threshold: float, grow: int, min_area: int, tile: int) -> None:
@@ -276,6 +290,7 @@ class DetectOptions:
     grow: int = 0
     min_area: int = 0
     tile: int = DEFAULT_TILE
+    precision: str = DEFAULT_PRECISION
     preview: bool = False
     recursive: bool = False
     skip_existing: bool = True
@@ -301,7 +316,8 @@ def detect_settings(options: DetectOptions, detector: _Detector) -> dict:
     """The settings that decide a mask, keyed by their CLI option (not --tile: tiles give the
     same masks; not --device, --recursive, --max-pixels, --preview)."""
     return {"model": detector.name, "model-sha256": detector.sha256,
-            "threshold": options.threshold, "grow": options.grow, "min-area": options.min_area}
+            "threshold": options.threshold, "grow": options.grow, "min-area": options.min_area,
+            "precision": detector.precision}
 
 
 def _read_rows(path: Path) -> dict[str, dict]:

@@ -70,7 +70,7 @@ def test_a_bad_file_is_listed_and_the_exit_status_is_1(detector_ckpt, tmp_path):
 def test_onnx_detector_writes_the_masks_torch_writes_tiles_included(detector_ckpt, detector_onnx,
                                                                     tmp_path):
     make_folder(tmp_path / "in")
-    for name, option in (("torch", ["--model", str(detector_ckpt)]),
+    for name, option in (("torch", ["--model", str(detector_ckpt), "--precision", "fp32"]),
                          ("ort", ["--onnx", str(detector_onnx)])):
         result = runner.invoke(app, ["detect", str(tmp_path / "in"), str(tmp_path / name), "-r",
                                      "--tile", "16", "--device", "cpu", *option])
@@ -118,3 +118,23 @@ def test_detector_export_is_dynamic_and_refuses_static(detector_ckpt, tmp_path):
     assert result.exit_code == 1
     assert "a detector runs on tiles of any size" in result.output
     assert not (tmp_path / "d.onnx").exists()
+
+
+def test_a_detect_out_recorded_before_precision_existed_reruns_in_fp32_only(detector_ckpt,
+                                                                           tmp_path):
+    """Masks detected before --precision were fp32: a rerun in fp32 resumes, in bf16 it is
+    refused as other settings."""
+    import json
+
+    make_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["detect", str(tmp_path / "in"), str(out), "-r", "--model", str(detector_ckpt),
+            "--device", "cpu"]
+    assert runner.invoke(app, [*args, "--precision", "fp32"]).exit_code == 0
+    record = out / ".pconv-detect.json"
+    data = json.loads(record.read_text())
+    assert data["settings"].pop("precision") == "fp32"
+    record.write_text(json.dumps(data))  # as written before the option
+    assert runner.invoke(app, [*args, "--precision", "fp32"]).exit_code == 0
+    refused = runner.invoke(app, [*args, "--precision", "bf16"])
+    assert refused.exit_code == 1 and "--precision bf16 (was fp32)" in refused.output

@@ -562,6 +562,9 @@ def test_the_cli_shows_and_uses_the_library_defaults():
     from pconv_cli.restore import RestoreOptions
 
     assert (RestoreOptions.threshold, RestoreOptions.tile) == (DEFAULT_THRESHOLD, DEFAULT_TILE)
+    from pconv_cli.detect import DetectOptions
+
+    assert RestoreOptions.precision == DetectOptions.precision
     result = CliRunner().invoke(app, ["restore", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for value in (RestoreOptions.hd_trigger, RestoreOptions.hd_margin, RestoreOptions.hd_size):

@@ -64,6 +64,7 @@ def write_scratched(folder: Path, rel: str, **kwargs) -> np.ndarray:
 
 def test_the_default_tile_is_detections_own():
     assert detect_module.DEFAULT_TILE == detection.DEFAULT_TILE
+    assert detect_module.PRECISIONS == detection.PRECISIONS
 
 
 def test_masks_mark_the_scratches_white_in_a_mirrored_tree(detector, tmp_path):
@@ -300,3 +301,33 @@ def test_an_inpainter_onnx_is_refused_as_a_detector(checkpoint, tmp_path):
 def test_a_model_path_ending_in_onnx_runs_with_onnx_runtime(random_onnx):
     _, onnx = random_onnx
     assert load_damage_detector(onnx, device="cpu").backend.startswith("onnxruntime")
+
+
+def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    import torch
+
+    from pconv_cli.detection import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    for native in (False, True):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    with pytest.raises(ConfigError, match="--precision fp16"):
+        resolve_precision("fp16", cpu)
+
+
+def test_bf16_detection_marks_what_fp32_marks_but_a_few_pixels(random_onnx):
+    """bf16 rounds the activations: the probabilities move by a little, and a mask only where
+    a probability sits at the threshold."""
+    ckpt, onnx = random_onnx
+    image = (np.random.default_rng(4).random((96, 128, 3)) * 255).astype(np.uint8)
+    fp32 = TorchDetector.from_checkpoint(ckpt, device="cpu", precision="fp32")
+    bf16 = TorchDetector.from_checkpoint(ckpt, device="cpu", precision="bf16")
+    assert bf16.backend == "torch cpu, bf16" and fp32.backend == "torch cpu"
+    exact, rounded = fp32.probabilities(image), bf16.probabilities(image)
+    assert 0 < np.abs(exact - rounded).max() < 0.05
+    assert ((exact > 0.5) != (rounded > 0.5)).mean() < 0.01
+    with pytest.raises(ConfigError, match="exported in"):
+        load_damage_detector(onnx, device="cpu", precision="bf16")

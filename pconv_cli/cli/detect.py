@@ -13,9 +13,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..detect import DEFAULT_THRESHOLD
+from ..detect import DEFAULT_THRESHOLD, PRECISIONS, DetectOptions
 from .app import app
-from .common import console, err_console, examples, handle_errors
+from .common import choices, console, err_console, examples, handle_errors
 from .options import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_TILE,
@@ -23,6 +23,7 @@ from .options import (
     images_in_argument,
     max_pixels_option,
     min_area_option,
+    precision_option,
     recursive_option,
     threshold_option,
     tile_option,
@@ -31,6 +32,8 @@ from .restore import file_progress
 
 if TYPE_CHECKING:
     from ..detect import DetectReport
+
+Precision = choices("Precision", PRECISIONS)
 
 _MODEL, _DETECTION, _FILES = "Model", "Detection", "Files"
 _SHOWN_FAILURES = 20
@@ -41,6 +44,8 @@ _SHOWN_FAILURES = 20
      "a mask per image, and magenta overlays in scan-masks/_previews to check them"),
     ("pconv detect scans/ scan-masks/ --threshold 0.3 --grow 2 --min-area 6",
      "more sensitive, holes grown by 2 px, specks under 6 px dropped"),
+    ("pconv detect scans/ scan-masks/ --precision fp32",
+     "full fp32 arithmetic, the masks an ONNX export gives (auto: bf16 where native)"),
     ("pconv detect scans/ scan-masks/ --onnx detector.onnx --tile 512",
      "an exported detector through ONNX Runtime, in smaller tiles"),
     ("pconv restore scans/ restored/ --masks scan-masks/ --recursive",
@@ -64,6 +69,8 @@ def detect_command(
         "in the halo around damage).", rich_help_panel=_DETECTION)] = 0,
     min_area: Annotated[int, min_area_option(_DETECTION)] = 0,
     tile: Annotated[int, tile_option(_DETECTION)] = DEFAULT_TILE,
+    precision: Annotated[Precision, precision_option(_DETECTION)] = Precision(
+        DetectOptions.precision),
     preview: Annotated[bool, typer.Option(
         "--preview", help="Also write each image with its damage tinted magenta to "
         "OUT/_previews.", rich_help_panel=_FILES)] = False,
@@ -75,16 +82,17 @@ def detect_command(
     max_pixels: Annotated[int, max_pixels_option(_FILES)] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Write a damage mask (white = hole) for every image in IN to OUT, for restore --masks."""
-    from ..detect import DetectOptions, DetectRun
+    from ..detect import DetectRun
 
     options = DetectOptions(threshold=threshold, grow=grow, min_area=min_area, tile=tile,
-                            preview=preview, recursive=recursive, skip_existing=skip_existing,
-                            max_pixels=max_pixels)
+                            precision=precision.value, preview=preview, recursive=recursive,
+                            skip_existing=skip_existing, max_pixels=max_pixels)
     run = DetectRun(input_path, output, options)  # IN, OUT and files, before the model
 
     from ..detect import load_damage_detector
 
-    detector = load_damage_detector(model, onnx, device, option="--model CKPT")
+    detector = load_damage_detector(model, onnx, device, option="--model CKPT",
+                                    precision=options.precision)
     console.print(f"[bold]pconv detect[/] {escape(str(input_path))} → {escape(str(output))} "
                   f"with {escape(detector.name)} ({detector.backend}), threshold "
                   f"{threshold:g}, grow {grow}, min-area {min_area}", highlight=False)

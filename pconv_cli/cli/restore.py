@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ..detect import PRECISIONS
 from ..imaging import FORMAT_CHOICES
 from ..restore.options import MASK_SOURCES, STRATEGIES, RestoreOptions
 from ..routing import DEFAULT_THIN_WIDTH, RESTORE_METHODS
@@ -35,6 +36,7 @@ from .options import (
     images_in_argument,
     max_pixels_option,
     min_area_option,
+    precision_option,
     recursive_option,
     threshold_option,
     tile_option,
@@ -55,6 +57,7 @@ MaskFrom = choices("MaskFrom", MASK_SOURCES)
 Blend = choices("Blend", BLEND_CHOICES)
 OutputFormat = choices("OutputFormat", FORMAT_CHOICES)
 Strategy = choices("Strategy", STRATEGIES)
+Precision = choices("Precision", PRECISIONS)
 
 
 class FileRate:
@@ -206,6 +209,8 @@ def restore_command(
         "kept mask; --grow-mask applies after it).", rich_help_panel=_DETECTION)] = _DEFAULTS.grow,
     min_area: Annotated[int, min_area_option(_DETECTION)] = _DEFAULTS.min_area,
     tile: Annotated[int, tile_option(_DETECTION)] = _DEFAULTS.tile,
+    precision: Annotated[Precision, precision_option(_DETECTION)] = Precision(
+        _DEFAULTS.precision),
     recursive: Annotated[bool, recursive_option(_FILES)] = _DEFAULTS.recursive,
     fmt: Annotated[OutputFormat, typer.Option(
         "--format", help="Output format; keep = the input's own.",
@@ -257,6 +262,7 @@ def restore_command(
         max_pixels=max_pixels, concat=concat,
         shard=shard_for_rank(parse_shard(shard) if shard else None),
         detector=detector, threshold=threshold, grow=grow, min_area=min_area, tile=tile,
+        precision=precision.value,
         mask_color=mask_color, color_tolerance=color_tolerance,
     )
     run = RestoreRun(input_path, output, options)  # IN, OUT, masks and files, before the model

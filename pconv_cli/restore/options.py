@@ -67,6 +67,7 @@ class RestoreOptions:
     grow: int = 0  # pixels detected damage is grown by (part of the kept mask)
     min_area: int = 0
     tile: int = 768  # detection.DEFAULT_TILE
+    precision: str = "auto"  # the detector's (detect.DEFAULT_PRECISION): bf16 where native
     mask_color: str | None = None
     color_tolerance: float = 40.0
 

@@ -81,6 +81,7 @@ def output_settings(options: RestoreOptions, inpainter: Inpainter,
         "threshold": options.threshold if detecting else None,
         "grow": options.grow if detecting else None,
         "min-area": options.min_area if detecting else None,
+        "precision": detector.precision if detecting and detector is not None else None,
         "mask-color": options.mask_color.lower() if painted else None,
         "color-tolerance": options.color_tolerance if painted else None,
     }
@@ -92,6 +93,18 @@ def _shown(key: str, value: object) -> str:
     if key.endswith("sha256"):
         return f"{value}"[:12] + "…"
     return str(value)
+
+
+# What a setting was before it was recorded: detection ran in fp32 before --precision.
+_BEFORE_THE_OPTION = {"precision": "fp32"}
+
+
+def _recorded(old: dict, key: str, value: object) -> object:
+    """``key``'s value in an older record; one written before the option existed holds what
+    the option's value then always was (None where the setting is not in use now either)."""
+    if key in old or value is None:
+        return old.get(key)
+    return _BEFORE_THE_OPTION.get(key)
 
 
 def check_output_settings(output: Path, settings: dict, *, overwrite: bool,
@@ -111,8 +124,9 @@ def check_output_settings(output: Path, settings: dict, *, overwrite: bool,
         if not isinstance(old, dict):
             raise InputError(f"{record} is unreadable; pass --overwrite to redo the images in "
                              f"{output}, or choose another folder")
-        differing = [f"--{key} {_shown(key, value)} (was {_shown(key, old.get(key))})"
-                     for key, value in settings.items() if old.get(key) != value]
+        differing = [f"--{key} {_shown(key, value)} (was {_shown(key, recorded)})"
+                     for key, value in settings.items()
+                     if (recorded := _recorded(old, key, value)) != value]
         if differing:
             raise InputError(
                 f"{output} holds {made} with other settings: {', '.join(differing)}; "

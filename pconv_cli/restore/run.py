@@ -55,7 +55,8 @@ class RestoreRun:
             return None
         from ..detect import load_damage_detector
 
-        return load_damage_detector(self.options.detector, device=device)
+        return load_damage_detector(self.options.detector, device=device,
+                                    precision=self.options.precision)
 
     def check_output(self, inpainter: Inpainter, model_digest: str | None = None,
                      detector: _Detector | None = None) -> None:
