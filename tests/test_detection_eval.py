@@ -372,6 +372,24 @@ def test_pconv_evaluate_restores_with_restores_default_and_can_leave_it_out(tiny
     assert "End to end" not in result.output and "Threshold 0.3" in result.output
 
 
+def test_pconv_evaluate_masks_as_detect_does_with_grow_min_area_and_precision(tiny, tmp_path):
+    """The detection settings of the detector mode are detect's: the grown mask marks more
+    pixels, and the settings are in the report."""
+    ckpt = str(save_detector(tmp_path / "bright.pt", bright_detector()))
+    marked = {}
+    for grow in (0, 2):
+        report = tmp_path / f"grow{grow}.json"
+        result = CliRunner().invoke(app, [
+            "evaluate", "--detector", ckpt, "--detect-set", str(tiny), "--no-end-to-end",
+            "--grow", str(grow), "--min-area", "3", "--precision", "fp32", "--device", "cpu",
+            "--json", str(report)], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        assert f"grow {grow} px, min area 3 px" in result.output
+        data = json.loads(report.read_text())
+        marked[grow] = sum(row["exact"]["marked"] for row in data["kinds"])
+    assert marked[2] > marked[0] > 0
+
+
 @pytest.mark.parametrize("args, message", [
     (["--detect-set", "SET"], "add --detector"),
     (["--detector", "CKPT"], "add --detect-set"),

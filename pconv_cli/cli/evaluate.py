@@ -21,19 +21,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..detect import DEFAULT_THRESHOLD
+from ..detect import DEFAULT_THRESHOLD, PRECISIONS, DetectOptions
 from ..devices import DEVICE_CHOICES
 from ..errors import ConfigError
 from ..routing import DEFAULT_THIN_WIDTH
 from .app import app
-from .common import console, err_console, examples, handle_errors
-from .options import threshold_option
+from .common import choices, console, err_console, examples, handle_errors
+from .options import min_area_option, precision_option, threshold_option
 
 _WHAT = "What to score"
 _DATA = "Pairs"
 _OUT = "Output"
 _RUN = "Run"
 _DETECTOR = "Damage detector"
+Precision = choices("Precision", PRECISIONS)
 
 
 class _ProgressBar:
@@ -228,6 +229,12 @@ def evaluate_command(
     tolerance: Annotated[int, typer.Option(
         "--tolerance", metavar="PX", min=0, help="F1 also within PX pixels of the damage (thin "
                         "kinds are judged on it).", rich_help_panel=_DETECTOR)] = 1,
+    grow: Annotated[int, typer.Option(
+        "--grow", metavar="PX", min=0, help="Grow every detected region by PX pixels, as "
+        "detect --grow does.", rich_help_panel=_DETECTOR)] = DetectOptions.grow,
+    min_area: Annotated[int, min_area_option(_DETECTOR)] = DetectOptions.min_area,
+    precision: Annotated[Precision, precision_option(_DETECTOR)] = Precision(
+        DetectOptions.precision),
     end_to_end: Annotated[bool, typer.Option(
         "--end-to-end/--no-end-to-end", help="Also restore each damaged image with the detected "
                         "and with the true masks (one --method, default restore's auto; "
@@ -243,7 +250,8 @@ def evaluate_command(
                               "--detect-set alone")
         restore = dict(model=model, onnx=onnx, method=method, flips=flips, blend=blend,
                        thin_width=thin_width) if end_to_end else None
-        _evaluate_detector(detector, detector_onnx, detect_set, threshold, tolerance,
+        masking = dict(threshold=threshold, tolerance=tolerance, grow=grow, min_area=min_area)
+        _evaluate_detector(detector, detector_onnx, detect_set, masking, precision.value,
                            restore, device, out, json_path)
         return
     if images is None or masks is None:
@@ -318,10 +326,12 @@ def _restorer(model: list[Path] | None, onnx: list[Path] | None, method: list[st
 
 
 def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
-                       detect_set: Path | None, threshold: float, tolerance: int,
+                       detect_set: Path | None, masking: dict, precision: str,
                        restore: dict | None, device: str, out: Path | None,
                        json_path: Path | None) -> None:
-    """``pconv evaluate --detector``: score it on the set, print the page, write the reports."""
+    """``pconv evaluate --detector``: score it on the set, print the page, write the reports.
+    ``masking``: threshold, tolerance, grow and min_area, as :func:`score_detector` takes
+    them."""
     if detector is not None and detector_onnx is not None:
         raise ConfigError("give --detector or --detector-onnx, not both")
     if detector is None and detector_onnx is None:
@@ -337,11 +347,11 @@ def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
     from ..fileio import atomic_write_text
 
     read_set(detect_set)  # a wrong folder before any model loads
-    found = load_damage_detector(detector, detector_onnx, device, option="--detector CKPT")
+    found = load_damage_detector(detector, detector_onnx, device, option="--detector CKPT",
+                                 precision=precision)
     fill = _restorer(device=device, **restore) if restore is not None else None
     with _ProgressBar() as bar:
-        report = score_detector(found, detect_set, threshold=threshold, tolerance=tolerance,
-                                inpainter=fill, device=device,
+        report = score_detector(found, detect_set, **masking, inpainter=fill, device=device,
                                 progress=lambda done, total: bar("detect", done, total))
     console.print(report_markdown(report), markup=False, highlight=False, soft_wrap=True)
     written = []
