@@ -4,16 +4,15 @@ per damage kind, on undamaged images and end to end, on a set with exact masks."
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from detect_helpers import bright_detector, random_detector, save_detector, scratched
 from PIL import Image
+from script_loader import load_script
 from typer.testing import CliRunner
 
 from pconv_cli.cli import app
@@ -36,11 +35,7 @@ COMMITTED = ROOT / "eval-sets" / "detect"
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("make_detect_eval_set", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 # --------------------------------------------------------------------------- the committed set

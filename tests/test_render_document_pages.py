@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "render_document_pages.py"
 INSTALL = ("apt-get install -y fonts-noto-cjk fonts-nanum fonts-unfonts-core fonts-ipafont "
@@ -16,11 +15,7 @@ INSTALL = ("apt-get install -y fonts-noto-cjk fonts-nanum fonts-unfonts-core fon
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("render_document_pages", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 rdp = _load()
