@@ -136,6 +136,10 @@ class EndToEnd:
     damaged_damage: float
     detected_damage: float
     true_damage: float
+    # Images whose restore is further from the clean image than the damaged input was (whole
+    # image PSNR): a fill worse than the damage it replaced.
+    worse_detected: int = 0
+    worse_true: int = 0
 
     @property
     def gap(self) -> float:
@@ -248,7 +252,8 @@ def _kind_score(kind: str, scored: Sequence[_Scored]) -> KindScore:
     end_to_end = None
     if scored and scored[0].psnr is not None:
         columns = list(zip(*(s.psnr for s in scored), strict=True))
-        end_to_end = EndToEnd(len(scored), *(_mean(c) for c in columns))
+        worse = [sum(s.psnr[which] < s.psnr[0] for s in scored) for which in (1, 2)]
+        end_to_end = EndToEnd(len(scored), *(_mean(c) for c in columns), *worse)
     return KindScore(kind, len(scored), exact, near, end_to_end)
 
 
@@ -345,8 +350,9 @@ def _detection_table(report: DetectorReport) -> list[str]:
 
 def _end_to_end_table(report: DetectorReport) -> list[str]:
     lines = ["| damage kind | images | damaged input | detected masks | true masks | gap "
-             "| damaged input, in damage | detected, in damage | true, in damage | gap |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| damaged input, in damage | detected, in damage | true, in damage | gap "
+             "| worse than the input: detected, true |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in (*report.kinds, report.total):
         e = row.end_to_end
         if e is None:
@@ -355,7 +361,8 @@ def _end_to_end_table(report: DetectorReport) -> list[str]:
         cells = (e.damaged, e.detected, e.true, e.gap, e.damaged_damage, e.detected_damage,
                  e.true_damage, e.gap_damage)
         lines.append(f"| {name} | {e.images} | "
-                     + " | ".join(_number(v, 2) for v in cells) + " |")
+                     + " | ".join(_number(v, 2) for v in cells)
+                     + f" | {e.worse_detected}, {e.worse_true} |")
     return lines
 
 
@@ -379,7 +386,10 @@ def report_markdown(report: DetectorReport) -> str:
                       f"{r.restore}; 'in damage': over the pixels damaged or marked; gap: true "
                       "masks minus detected masks.", "", *_end_to_end_table(r), "",
                   f"Restore with the detected masks within {PSNR_GAP_GOAL:g} dB of the true "
-                  f"masks (all kinds, whole images): {_met(e.gap <= PSNR_GAP_GOAL)}."]
+                  f"masks (all kinds, whole images): {_met(e.gap <= PSNR_GAP_GOAL)}.",
+                  f"Images restored further from the clean image than their damaged input: "
+                  f"{e.worse_true} of {e.images} with the true masks (the fills), "
+                  f"{e.worse_detected} with the detected masks."]
     return "\n".join(lines) + "\n"
 
 
@@ -403,6 +413,7 @@ def _kind_dict(row: KindScore) -> dict:
         out["psnr"] = {key: _plain(getattr(e, key)) for key in (
             "damaged", "detected", "true", "gap", "damaged_damage", "detected_damage",
             "true_damage", "gap_damage")}
+        out["worse_than_input"] = {"detected": e.worse_detected, "true": e.worse_true}
     return out
 
 

@@ -283,6 +283,23 @@ def test_end_to_end_in_damage_is_over_the_pixels_damaged_or_marked(tiny):
     e = nothing.total.end_to_end
     assert e.detected == e.damaged and e.detected_damage == e.damaged_damage
     assert e.true > e.detected + 5
+    assert (e.worse_detected, e.worse_true) == (0, 0)  # nothing restored: the same image
+
+
+def test_restores_further_from_the_clean_image_than_the_input_are_counted(tiny):
+    """A detector that marks every pixel has the whole image filled: every restore is worse
+    than the damaged input, which the counts say, image by image."""
+    images, undamaged = read_set(tiny)
+    everything = StandIn("everything", {_pixels_key(i.damaged): np.ones(SIZE, np.float32)
+                                        for i in images})
+    report = score_detector(everything, tiny, threshold=0.5, restore_method="ns")
+    for row in report.kinds:
+        assert row.end_to_end.worse_detected == row.images
+        assert row.end_to_end.worse_true == 0  # the true masks' fills beat the damage here
+    assert report.total.end_to_end.worse_detected == len(images)
+    assert f"0 of {len(images)} with the true masks" in report_markdown(report)
+    assert report_dict(report)["total"]["worse_than_input"] == {"detected": len(images),
+                                                                "true": 0}
 
 
 def test_a_random_weight_detector_runs_with_restores_default_inpainter(tiny, tmp_path):
