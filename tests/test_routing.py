@@ -164,9 +164,14 @@ def test_the_classical_method_is_spared_wide_holes_far_from_every_thin_region():
     assert np.array_equal(classical_view(valid, thin, reach=None), valid)  # reads everything
 
 
-def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharmonic):
-    """restore fills the thin regions of the whole image in crops of their own, as the
-    router fills them on the whole image, and tiles only the wide holes for the model."""
+@pytest.mark.parametrize("method", ["biharmonic", "ns"])
+def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, method):
+    """restore fills the thin regions of the whole image (biharmonic in one solve, the other
+    methods region by region in crops of their reach) as the router fills them on the whole
+    image, and tiles only the wide holes for the model."""
+    if method != "biharmonic":
+        pytest.importorskip("cv2")
+    thin_method = classical_inpainter(method)
     from pconv_cli.imaging import ImageFile
     from pconv_cli.restore import RestoreOptions, fill_thin_regions_first, make_jobs, restore_image
 
@@ -179,7 +184,7 @@ def test_restore_fills_thin_regions_of_a_large_image_before_tiling(model, biharm
     for y, x in rng.integers(20, 580, (40, 2)):  # scattered specks
         valid[y:y + 3, x:x + 3] = False
     valid[400:470, 600:680] = False  # one wide hole
-    routed = RoutedInpainter(model, biharmonic, DEFAULT_THIN_WIDTH)
+    routed = RoutedInpainter(model, thin_method, DEFAULT_THIN_WIDTH)
 
     filled, left = fill_thin_regions_first(routed, image, valid)
     thin = thin_regions(valid, DEFAULT_THIN_WIDTH)
