@@ -138,3 +138,13 @@ def test_a_detect_out_recorded_before_precision_existed_reruns_in_fp32_only(dete
     assert runner.invoke(app, [*args, "--precision", "fp32"]).exit_code == 0
     refused = runner.invoke(app, [*args, "--precision", "bf16"])
     assert refused.exit_code == 1 and "--precision bf16 (was fp32)" in refused.output
+
+
+def test_detect_takes_the_detector_under_restores_name_too(detector_ckpt, tmp_path):
+    make_folder(tmp_path / "in")
+    for option in ("--model", "--detector"):
+        result = runner.invoke(app, ["detect", str(tmp_path / "in"), str(tmp_path / option),
+                                     "-r", option, str(detector_ckpt), "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(load_mask(tmp_path / "--model" / "a.png"),
+                          load_mask(tmp_path / "--detector" / "a.png"))

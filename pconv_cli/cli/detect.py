@@ -57,7 +57,8 @@ def detect_command(
     output: Annotated[Path, typer.Argument(
         metavar="OUT", help="Folder for the masks (created; the tree is mirrored).")],
     model: Annotated[Path | None, typer.Option(
-        "--model", help="Detector checkpoint (default: the bundled detector).",
+        "--model", "--detector", help="Detector checkpoint (default: the bundled detector); "
+        "--detector, as restore and evaluate name it, is the same option.",
         rich_help_panel=_MODEL)] = None,
     onnx: Annotated[Path | None, typer.Option(
         "--onnx", help="Detector exported by pconv export, run with ONNX Runtime.",
