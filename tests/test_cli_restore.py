@@ -411,6 +411,25 @@ def test_restore_without_masks_detects_them_says_so_and_keeps_them(checkpoint, d
     assert np.array_equal(after[~damage], before[~damage])
 
 
+def test_detected_damage_over_a_tenth_of_the_image_is_restored_with_a_warning(
+        checkpoint, detector_ckpt, tmp_path):
+    """The detector marking 29% of an image is more likely false alarms than damage: restored,
+    with a warning that points at the mask; 8% passes without one."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, rows in (("wide.png", 7), ("thin.png", 2)):  # 7 or 2 scratched rows of 48
+        pixels, _ = scratched(scratches=[(r, 0, 64) for r in range(4, 4 + 6 * rows, 6)][:rows])
+        Image.fromarray(pixels).save(src / name)
+    result = runner.invoke(app, ["restore", str(src), str(tmp_path / "out"), "--model",
+                                 str(checkpoint), "--detector", str(detector_ckpt), "--device",
+                                 "cpu"], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert "wide.png: the mask marks 29% of the image as hole" in result.output
+    assert "is the detector marking clean pixels?" in result.output
+    assert "thin.png:" not in result.output
+    assert (tmp_path / "out" / "wide.png").is_file()
+
+
 @pytest.mark.skipif(DEFAULT_DETECTOR_PATH.is_file(), reason="a bundled detector is installed")
 def test_restore_without_masks_or_detector_names_detector_in_one_line(checkpoint, tmp_path):
     src, _ = scratched_folder(tmp_path)

@@ -31,6 +31,11 @@ if TYPE_CHECKING:  # pconv_cli.detect imports this package: only its types are n
 # A mask that marks more than this share of its image as hole is most likely inverted (black =
 # hole read as white = hole): the file is restored, with a warning naming --invert-mask.
 HOLE_WARNING_FRACTION = 0.5
+# Detected damage over this share of an image is more likely the detector's false alarms (thin
+# dark content, white areas, dark corners) than damage: on scratched and cracked prints the
+# real damage covered 2-9% of the image, an image that was mostly false alarms 13%. Restored,
+# with a warning to check its mask in OUT/_masks.
+DETECTED_WARNING_FRACTION = 0.1
 
 
 def read_mask_file(path: str | os.PathLike, options: RestoreOptions) -> np.ndarray:
@@ -108,9 +113,11 @@ class MaskSource:
                 else "are its holes black? then pass --invert-mask")
 
     def hole_warning(self, valid: np.ndarray) -> str:
-        """A warning for a mask that is mostly hole (likely inverted); empty otherwise."""
+        """A warning for a mask that is mostly hole (likely inverted), or for detected damage
+        that covers more of the image than damage does; empty otherwise."""
         hole_fraction = 1.0 - np.count_nonzero(valid) / valid.size
-        if hole_fraction <= HOLE_WARNING_FRACTION:
+        detecting = self.options.mask_from == "detect"
+        if hole_fraction <= (DETECTED_WARNING_FRACTION if detecting else HOLE_WARNING_FRACTION):
             return ""
         return (f"the mask marks {hole_fraction:.0%} of the image as hole; "
                 f"{self.polarity_hint()}")
