@@ -440,3 +440,78 @@ def write_report(report: DetectorReport, out: str | Path) -> list[Path]:
     atomic_write_text(md, report_markdown(report))
     atomic_write_text(js, json.dumps(report_dict(report), indent=1) + "\n")
     return [md, js]
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """All damage kinds pooled at one threshold, and the undamaged images' marked share."""
+
+    threshold: float
+    exact: MatchCounts
+    near: MatchCounts
+    undamaged_marked: float
+
+
+def threshold_sweep(detector: _Detector, set_dir: str | Path, thresholds: Sequence[float], *,
+                    tolerance: int = 1, grow: int = 0, min_area: int = 0,
+                    tile: int = DEFAULT_TILE, progress: Progress | None = None
+                    ) -> list[ThresholdRow]:
+    """The detector's precision, recall, F1 and marked share of undamaged images at each of
+    ``thresholds``: the probabilities of every image are computed once and cut at each, to
+    choose ``--threshold`` on the set (each row is what :func:`score_detector` pools over all
+    kinds at that threshold)."""
+    from .detection import damage_mask
+
+    for threshold in thresholds:
+        check_detection_settings(threshold, grow, min_area, tile)
+    if not thresholds:
+        raise ConfigError("give at least one threshold")
+    images, undamaged = read_set(set_dir)
+    exact = {t: MatchCounts() for t in thresholds}
+    near = {t: MatchCounts() for t in thresholds}
+    marked = {t: 0 for t in thresholds}
+    pixels = 0
+
+    def masks(image) -> dict[float, np.ndarray]:  # noqa: ANN001
+        probabilities = detector.probabilities(image, tile=tile)
+        return {t: damage_mask(probabilities, threshold=t, min_area=min_area, grow=grow).mask
+                for t in thresholds}
+
+    total = len(images) + len(undamaged)
+    for done, item in enumerate(images, 1):
+        truth = ~load_mask(item.mask)
+        for t, mask in masks(read_image(item.damaged)).items():
+            exact[t] += match_counts(mask, truth, 0)
+            near[t] += match_counts(mask, truth, tolerance)
+        if progress is not None:
+            progress(done, total)
+    for done, path in enumerate(undamaged, len(images) + 1):
+        for t, mask in masks(read_image(path)).items():
+            marked[t] += int(mask.sum())
+            pixels += mask.size if t == thresholds[0] else 0
+        if progress is not None:
+            progress(done, total)
+    return [ThresholdRow(t, exact[t], near[t], marked[t] / pixels if pixels else math.nan)
+            for t in thresholds]
+
+
+def sweep_markdown(rows: Sequence[ThresholdRow], tolerance: int) -> str:
+    """The sweep as a Markdown table, with the goals it is read against."""
+    lines = [f"| threshold | precision | recall | F1 | F1 ±{tolerance} px | undamaged marked |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row.threshold:g} | {_number(row.exact.precision)} | "
+                     f"{_number(row.exact.recall)} | {_number(row.exact.f1)} | "
+                     f"{_number(row.near.f1)} | {_percent(row.undamaged_marked)} |")
+    lines += ["", f"Goals: F1 ≥ {F1_GOAL:g} (thin kinds within the tolerance), undamaged "
+                  f"images ≤ {_percent(MARKED_GOAL)} marked."]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_dict(rows: Sequence[ThresholdRow]) -> list[dict]:
+    return [{"threshold": row.threshold, "exact": _counts(row.exact),
+             "within_tolerance": _counts(row.near),
+             "undamaged_marked": _plain(row.undamaged_marked)} for row in rows]

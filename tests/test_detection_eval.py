@@ -23,6 +23,7 @@ from pconv_cli.detection_eval import (
     report_dict,
     report_markdown,
     score_detector,
+    threshold_sweep,
     write_report,
 )
 from pconv_cli.errors import ConfigError, InputError
@@ -420,3 +421,35 @@ def test_pconv_evaluate_refuses_mixed_or_missing_options_in_one_line(tiny, tmp_p
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_a_threshold_sweep_is_the_report_at_each_threshold(tiny, tmp_path):
+    """Probabilities computed once and cut at each threshold: each row is what score_detector
+    pools over all kinds at that threshold, undamaged share included."""
+    detector = load_damage_detector(save_detector(tmp_path / "random.pt", random_detector()),
+                                    device="cpu")
+    thresholds = [0.2, 0.5, 0.8]
+    rows = threshold_sweep(detector, tiny, thresholds, tolerance=1, grow=1)
+    assert [row.threshold for row in rows] == thresholds
+    for row in rows:
+        report = score_detector(detector, tiny, threshold=row.threshold, tolerance=1, grow=1)
+        assert row.exact == report.total.exact and row.near == report.total.near
+        assert row.undamaged_marked == pytest.approx(report.undamaged_marked)
+    marked = [row.exact.predicted for row in rows]
+    assert marked == sorted(marked, reverse=True)  # a higher threshold marks no more
+
+
+def test_pconv_evaluate_thresholds_prints_and_writes_the_sweep(tiny, tmp_path):
+    ckpt = str(save_detector(tmp_path / "bright.pt", bright_detector()))
+    out, report = tmp_path / "report", tmp_path / "sweep.json"
+    result = CliRunner().invoke(app, [
+        "evaluate", "--detector", ckpt, "--detect-set", str(tiny), "--thresholds", "0.7,0.3",
+        "--device", "cpu", "--out", str(out), "--json", str(report)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "| 0.3 |" in result.output and "| 0.7 |" in result.output
+    assert "End to end" not in result.output
+    assert [row["threshold"] for row in json.loads(report.read_text())] == [0.3, 0.7]
+    assert (out / "detect-thresholds.md").read_text() in result.output
+    bad = CliRunner().invoke(app, ["evaluate", "--detector", ckpt, "--detect-set", str(tiny),
+                                   "--thresholds", "0.3,high"])
+    assert bad.exit_code == 1 and "--thresholds 0.3,high" in bad.output

@@ -229,6 +229,11 @@ def evaluate_command(
     tolerance: Annotated[int, typer.Option(
         "--tolerance", metavar="PX", min=0, help="F1 also within PX pixels of the damage (thin "
                         "kinds are judged on it).", rich_help_panel=_DETECTOR)] = 1,
+    thresholds: Annotated[str | None, typer.Option(
+        "--thresholds", metavar="LIST", help="Instead of the report at --threshold: precision, "
+        "recall, F1 and the undamaged images' marked share at each of these thresholds "
+        "(e.g. 0.3,0.5,0.7,0.9), to choose one.", rich_help_panel=_DETECTOR,
+        show_default=False)] = None,
     grow: Annotated[int, typer.Option(
         "--grow", metavar="PX", min=0, help="Grow every detected region by PX pixels, as "
         "detect --grow does.", rich_help_panel=_DETECTOR)] = DetectOptions.grow,
@@ -251,6 +256,8 @@ def evaluate_command(
         restore = dict(model=model, onnx=onnx, method=method, flips=flips, blend=blend,
                        thin_width=thin_width) if end_to_end else None
         masking = dict(threshold=threshold, tolerance=tolerance, grow=grow, min_area=min_area)
+        if thresholds is not None:
+            masking["threshold"] = _parse_thresholds(thresholds)
         _evaluate_detector(detector, detector_onnx, detect_set, masking, precision.value,
                            restore, device, out, json_path)
         return
@@ -349,18 +356,57 @@ def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
     read_set(detect_set)  # a wrong folder before any model loads
     found = load_damage_detector(detector, detector_onnx, device, option="--detector CKPT",
                                  precision=precision)
-    fill = _restorer(device=device, **restore) if restore is not None else None
-    with _ProgressBar() as bar:
-        report = score_detector(found, detect_set, **masking, inpainter=fill, device=device,
-                                progress=lambda done, total: bar("detect", done, total))
-    console.print(report_markdown(report), markup=False, highlight=False, soft_wrap=True)
-    written = []
-    if out is not None:
-        from ..detection_eval import write_report
+    if isinstance(masking["threshold"], list):  # --thresholds: the sweep instead of the report
+        written = _sweep(found, detect_set, masking, out, json_path)
+    else:
+        fill = _restorer(device=device, **restore) if restore is not None else None
+        with _ProgressBar() as bar:
+            report = score_detector(found, detect_set, **masking, inpainter=fill, device=device,
+                                    progress=lambda done, total: bar("detect", done, total))
+        console.print(report_markdown(report), markup=False, highlight=False, soft_wrap=True)
+        written = []
+        if out is not None:
+            from ..detection_eval import write_report
 
-        written += write_report(report, out)
-    if json_path is not None:
-        atomic_write_text(json_path, json.dumps(report_dict(report), indent=1) + "\n")
-        written.append(json_path)
+            written += write_report(report, out)
+        if json_path is not None:
+            atomic_write_text(json_path, json.dumps(report_dict(report), indent=1) + "\n")
+            written.append(json_path)
     for path in written:
         console.print(f"wrote {escape(str(path))}", highlight=False)
+
+
+def _parse_thresholds(text: str) -> list[float]:
+    try:
+        values = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"--thresholds {text}: give probabilities such as 0.3,0.5,0.7") from None
+    if not values:
+        raise ConfigError("--thresholds: give probabilities such as 0.3,0.5,0.7")
+    return values
+
+
+def _sweep(found, detect_set: Path, masking: dict, out: Path | None,  # noqa: ANN001
+           json_path: Path | None) -> list[Path]:
+    """``--thresholds``: the detector at each threshold, printed and written."""
+    import json
+
+    from ..detection_eval import sweep_dict, sweep_markdown, threshold_sweep
+    from ..fileio import atomic_write_text
+
+    with _ProgressBar() as bar:
+        rows = threshold_sweep(found, detect_set, masking["threshold"],
+                               tolerance=masking["tolerance"], grow=masking["grow"],
+                               min_area=masking["min_area"],
+                               progress=lambda done, total: bar("detect", done, total))
+    text = sweep_markdown(rows, masking["tolerance"])
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    written = []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "detect-thresholds.md", text)
+        written.append(out / "detect-thresholds.md")
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(sweep_dict(rows), indent=1) + "\n")
+        written.append(json_path)
+    return written
