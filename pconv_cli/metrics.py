@@ -137,11 +137,14 @@ def hole_scores(prediction: np.ndarray, truth: np.ndarray,
             "hole_psnr": hole_psnr(prediction, truth, holes)}
 
 
-def hole_region_widths(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def hole_region_widths(valid: np.ndarray, percentile: float = 100.0
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Each hole pixel's region label (0 = known pixel) and each region's width in px.
 
     ``widths[k - 1]`` is the width of region ``k``: 2·r − 1, with r the largest distance from a
-    pixel of the region to the nearest known pixel (see the module docstring).
+    pixel of the region to the nearest known pixel (see the module docstring); with
+    ``percentile`` below 100, that percentile of the distances instead (routing uses it so
+    that the few pixels where thin scratches cross do not make a whole network wide).
     """
     from scipy import ndimage
 
@@ -161,7 +164,9 @@ def hole_region_widths(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = slice(max(rows.start - 1, 0), min(rows.stop + 1, height))
         cols = slice(max(cols.start - 1, 0), min(cols.stop + 1, width))
         region = labels[rows, cols] == index + 1
-        radius[index] = ndimage.distance_transform_edt(region).max()
+        distance = ndimage.distance_transform_edt(region)
+        radius[index] = (distance.max() if percentile >= 100.0
+                         else np.percentile(distance[region], percentile))
     return labels, 2.0 * radius - 1.0
 
 

@@ -3,10 +3,10 @@
 The bundled model was trained on the paper's strokes (9–40 px wide) and is ahead of every
 classical method there, but behind them inside thin holes (hairs, scratches, cracks, dust:
 docs/evaluation.md, "Thin damage at native resolution"). :class:`RoutedInpainter` measures
-each connected hole region (8-connected) as evaluate's width groups do
-(:func:`metrics.hole_region_widths`: 2·r − 1 px, r the region's largest distance to a known
-pixel) and fills the regions up to ``thin_width`` px with a classical method, the wider ones
-with the model.
+each connected hole region (8-connected) nearly as evaluate's width groups do
+(:func:`metrics.hole_region_widths`: 2·r − 1 px, r the 95th percentile of the region's
+distances to a known pixel where evaluate takes the largest) and fills the regions up to
+``thin_width`` px with a classical method, the wider ones with the model.
 
 Order: the thin regions first, then the model with the thin ones already filled (it sees them
 as known pixels: more context next to its holes). The classical method is given the wide holes
@@ -38,6 +38,13 @@ MODEL = "pconv"
 # every paper band (16 px fell behind), and the best of 2, 6 and 10 px on eval-sets/thin
 # (docs/restore.md, "Which method fills a hole").
 DEFAULT_THIN_WIDTH = 10.0
+# A region's width for routing: 2·r − 1 with r the 95th percentile of its pixels' distances to
+# the nearest known pixel, not the largest as evaluate's width groups take it. Where thin
+# scratches cross, a few pixels lie farther from the known ones: with the largest, the network
+# of scratches in examples/pier_scratches measured as wide and went to the model, whose fill
+# left bright trails in the fog. Level with the largest on the paper's masks, ahead on
+# eval-sets/thin (docs/restore.md, "Which method fills a hole").
+ROUTING_PERCENTILE = 95.0
 # Thin methods restore and evaluate offer (mean is a baseline, fsr-best too slow to route to).
 THIN_METHODS = ("fsr", "biharmonic", "ns", "telea")
 RESTORE_METHODS = (AUTO, MODEL, "ns", "telea", "biharmonic", "fsr")
@@ -82,8 +89,9 @@ def check_thin_width(thin_width: float) -> float:
 
 
 def thin_regions(valid: np.ndarray, thin_width: float) -> np.ndarray:
-    """H×W bool: the hole pixels whose region measures at most ``thin_width`` px wide."""
-    labels, widths = hole_region_widths(valid)
+    """H×W bool: the hole pixels whose region measures at most ``thin_width`` px wide (at the
+    :data:`ROUTING_PERCENTILE` of its pixels' distances to a known pixel)."""
+    labels, widths = hole_region_widths(valid, ROUTING_PERCENTILE)
     lookup = np.concatenate([[False], widths <= thin_width])
     return lookup[labels]
 
