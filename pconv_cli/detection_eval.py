@@ -489,9 +489,10 @@ def threshold_sweep(detector: _Detector, set_dir: str | Path, thresholds: Sequen
         if progress is not None:
             progress(done, total)
     for done, path in enumerate(undamaged, len(images) + 1):
-        for t, mask in masks(read_image(path)).items():
+        image = read_image(path)
+        pixels += image.height * image.width
+        for t, mask in masks(image).items():
             marked[t] += int(mask.sum())
-            pixels += mask.size if t == thresholds[0] else 0
         if progress is not None:
             progress(done, total)
     return [ThresholdRow(t, exact[t], near[t], marked[t] / pixels if pixels else math.nan)

@@ -256,9 +256,8 @@ def evaluate_command(
         restore = dict(model=model, onnx=onnx, method=method, flips=flips, blend=blend,
                        thin_width=thin_width) if end_to_end else None
         masking = dict(threshold=threshold, tolerance=tolerance, grow=grow, min_area=min_area)
-        if thresholds is not None:
-            masking["threshold"] = _parse_thresholds(thresholds)
-        _evaluate_detector(detector, detector_onnx, detect_set, masking, precision.value,
+        sweep = _parse_thresholds(thresholds) if thresholds is not None else None
+        _evaluate_detector(detector, detector_onnx, detect_set, masking, sweep, precision.value,
                            restore, device, out, json_path)
         return
     if images is None or masks is None:
@@ -333,12 +332,12 @@ def _restorer(model: list[Path] | None, onnx: list[Path] | None, method: list[st
 
 
 def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
-                       detect_set: Path | None, masking: dict, precision: str,
-                       restore: dict | None, device: str, out: Path | None,
+                       detect_set: Path | None, masking: dict, sweep: list[float] | None,
+                       precision: str, restore: dict | None, device: str, out: Path | None,
                        json_path: Path | None) -> None:
     """``pconv evaluate --detector``: score it on the set, print the page, write the reports.
     ``masking``: threshold, tolerance, grow and min_area, as :func:`score_detector` takes
-    them."""
+    them; ``sweep``: the thresholds of --thresholds, scored instead of the report."""
     if detector is not None and detector_onnx is not None:
         raise ConfigError("give --detector or --detector-onnx, not both")
     if detector is None and detector_onnx is None:
@@ -356,8 +355,8 @@ def _evaluate_detector(detector: Path | None, detector_onnx: Path | None,
     read_set(detect_set)  # a wrong folder before any model loads
     found = load_damage_detector(detector, detector_onnx, device, option="--detector CKPT",
                                  precision=precision)
-    if isinstance(masking["threshold"], list):  # --thresholds: the sweep instead of the report
-        written = _sweep(found, detect_set, masking, out, json_path)
+    if sweep is not None:
+        written = _sweep(found, detect_set, sweep, masking, out, json_path)
     else:
         fill = _restorer(device=device, **restore) if restore is not None else None
         with _ProgressBar() as bar:
@@ -386,8 +385,8 @@ def _parse_thresholds(text: str) -> list[float]:
     return values
 
 
-def _sweep(found, detect_set: Path, masking: dict, out: Path | None,  # noqa: ANN001
-           json_path: Path | None) -> list[Path]:
+def _sweep(found, detect_set: Path, thresholds: list[float], masking: dict,  # noqa: ANN001
+           out: Path | None, json_path: Path | None) -> list[Path]:
     """``--thresholds``: the detector at each threshold, printed and written."""
     import json
 
@@ -395,7 +394,7 @@ def _sweep(found, detect_set: Path, masking: dict, out: Path | None,  # noqa: AN
     from ..fileio import atomic_write_text
 
     with _ProgressBar() as bar:
-        rows = threshold_sweep(found, detect_set, masking["threshold"],
+        rows = threshold_sweep(found, detect_set, thresholds,
                                tolerance=masking["tolerance"], grow=masking["grow"],
                                min_area=masking["min_area"],
                                progress=lambda done, total: bar("detect", done, total))
